@@ -1,0 +1,49 @@
+# One entry point. `make demo` runs the main job, `make test` runs every check; both set up what
+# they need (the virtualenv, the Kafka broker) on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint unit integration kafka-start kafka-stop kafka-status clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/setpoint demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit src/setpoint
+
+integration: venv
+	deploy/local/kafka.sh start
+	$(BIN)/pytest -q -m integration tests/integration
+
+test: venv
+	deploy/local/kafka.sh start
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -q tests/unit src/setpoint
+	$(BIN)/pytest -q tests/integration; rc=$$?; deploy/local/kafka.sh stop; exit $$rc
+
+kafka-start:
+	deploy/local/kafka.sh start
+kafka-stop:
+	deploy/local/kafka.sh stop
+kafka-status:
+	deploy/local/kafka.sh status
+
+clean:
+	rm -rf $(VENV) .setpoint bench-runs .pytest_cache .mypy_cache .ruff_cache

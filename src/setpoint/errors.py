@@ -1,0 +1,153 @@
+"""The one error tree of Setpoint.
+
+Every error the project raises on purpose is a ``SetpointError``; each class carries a stable
+``code`` string that the ledger and the dead-letter records store and the README explains::
+
+    SetpointError                       setpoint
+    ├── ConfigError                     config          settings, policy or topology files
+    │   ├── PolicyFileError             config.policy   names file, line and field
+    │   └── TopologyFileError           config.topology names file, line and field
+    ├── InputError                      input           bad input from outside; never crashes a worker
+    │   ├── DecodeError                 input.decode    not JSON / too large / too deep
+    │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
+    │   └── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
+    ├── InfraError                      infra           a service we depend on misbehaved
+    │   ├── BrokerError                 infra.broker    Kafka unreachable, topic missing
+    │   └── LedgerStoreError            infra.ledger    ClickHouse unreachable or refused a write
+    ├── SecurityError                   security        a command failed verification
+    │   ├── SignatureError              security.signature  forged or tampered
+    │   ├── ExpiredCommandError         security.expired    past its expiry
+    │   ├── ReplayError                 security.replay     idempotency key seen before
+    │   └── RevokedError                security.revoked    issued before a revocation epoch
+    └── ActuatorError                   actuator        a backend call failed
+        └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+
+Policy refusals, failed verifications and rollbacks are *outcomes* (values in the schemas), not
+errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SetpointError(Exception):
+    """Base of every deliberate Setpoint error.
+
+    Parameters
+    ----------
+    message
+        A sentence a human can act on.
+    context
+        Objects that explain the error (the offending value, the file, the topic...). Kept on the
+        exception so a handler can record them without parsing the message.
+
+    Examples
+    --------
+    >>> err = SchemaError("field 'value' is not a number", context={"topic": "telemetry.metrics"})
+    >>> err.code, err.context["topic"]
+    ('input.schema', 'telemetry.metrics')
+    """
+
+    code: ClassVar[str] = "setpoint"
+
+    def __init__(self, message: str, *, context: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = dict(context or {})
+
+
+class ConfigError(SetpointError):
+    code = "config"
+
+
+class _FileLocatedError(ConfigError):
+    """A configuration file error that names the file, the line and the field."""
+
+    def __init__(
+        self, message: str, *, path: str, line: int | None = None, field: str | None = None
+    ) -> None:
+        where = path if line is None else f"{path}:{line}"
+        full = f"{where}: {field + ': ' if field else ''}{message}"
+        super().__init__(full, context={"path": path, "line": line, "field": field})
+        self.path = path
+        self.line = line
+        self.field = field
+
+
+class PolicyFileError(_FileLocatedError):
+    code = "config.policy"
+
+
+class TopologyFileError(_FileLocatedError):
+    code = "config.topology"
+
+
+class InputError(SetpointError):
+    code = "input"
+
+
+class DecodeError(InputError):
+    code = "input.decode"
+
+
+class SchemaError(InputError):
+    code = "input.schema"
+
+
+class CaseFormatError(InputError):
+    code = "input.case"
+
+
+class InfraError(SetpointError):
+    code = "infra"
+
+
+class BrokerError(InfraError):
+    code = "infra.broker"
+
+
+class LedgerStoreError(InfraError):
+    code = "infra.ledger"
+
+
+class SecurityError(SetpointError):
+    code = "security"
+
+
+class SignatureError(SecurityError):
+    code = "security.signature"
+
+
+class ExpiredCommandError(SecurityError):
+    code = "security.expired"
+
+
+class ReplayError(SecurityError):
+    code = "security.replay"
+
+
+class RevokedError(SecurityError):
+    code = "security.revoked"
+
+
+class ActuatorError(SetpointError):
+    code = "actuator"
+
+
+class PreconditionError(ActuatorError):
+    code = "actuator.precondition"
+
+
+def all_error_classes() -> list[type[SetpointError]]:
+    """Every class of the tree, root first (for docs and for the code-uniqueness test)."""
+    out: list[type[SetpointError]] = []
+    stack: list[type[SetpointError]] = [SetpointError]
+    while stack:
+        cls = stack.pop(0)
+        out.append(cls)
+        stack.extend(c for c in cls.__subclasses__() if not c.__name__.startswith("_"))
+        stack.extend(
+            g for c in cls.__subclasses__() if c.__name__.startswith("_") for g in c.__subclasses__()
+        )
+    return out

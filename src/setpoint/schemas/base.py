@@ -1,0 +1,61 @@
+"""Shared pieces of every schema: the frozen base model, ids, names and bounded text."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+ServiceName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$", strict=True)
+]
+"""A service, host or other node name: 1-128 characters of letters, digits and ``._:/-``."""
+
+MetricName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$", strict=True)
+]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, strict=True)]
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+LongText = Annotated[str, StringConstraints(max_length=16384)]
+Timestamp = AwareDatetime
+"""Event time. Accepts an ISO-8601 string with a zone, or unix seconds (read as UTC)."""
+
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        msg = "must be a finite number (NaN and infinity are not measurements)"
+        raise ValueError(msg)
+    return v
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+Labels = Annotated[dict[str, str], Field(max_length=32)]
+
+
+def new_id(prefix: str) -> str:
+    """A fresh, sortable-enough unique id with a readable prefix.
+
+    Examples
+    --------
+    >>> new_id("inc").startswith("inc-")
+    True
+    """
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+class Event(BaseModel):
+    """Base of every payload on a topic: frozen, strict about unknown fields, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=65536)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+def epoch(ts: datetime) -> float:
+    """Unix seconds of an aware timestamp (the detectors and clocks work in floats)."""
+    return ts.timestamp()

@@ -1,0 +1,61 @@
+"""The one Settings object: read once at start-up from ``SETPOINT_*`` variables, passed down.
+
+Core modules never read the environment; edges get a ``Settings`` from the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO_CONFIG = Path("config")
+
+
+class Settings(BaseSettings):
+    """Every knob Setpoint reads. Each field is the variable ``SETPOINT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SETPOINT_", frozen=True, extra="ignore")
+
+    broker: str = "127.0.0.1:19092"
+    """Kafka bootstrap servers, ``host:port[,host:port]``."""
+    topic_prefix: str = "setpoint."
+    """Prefix of every topic name (tests use a fresh one each)."""
+    partitions: Annotated[int, Field(ge=1, le=1024)] = 4
+    """Default partition count of keyed topics when the project creates them."""
+    data_dir: Path = Path(".setpoint")
+    """Local state: the embedded ledger, the actuator's execution record, trust scores."""
+    ledger_dsn: str = ""
+    """ClickHouse DSN. Empty means the embedded engine: ``chdb://<data_dir>/ledger``."""
+    ledger_database: str = "setpoint"
+    ledger_retention_days: Annotated[int, Field(ge=1)] = 400
+    clock_speed: Annotated[float, Field(gt=0, le=10000)] = 1.0
+    """How much faster than real time the simulated fleet runs."""
+    policy_path: Path = _REPO_CONFIG / "policy.yaml"
+    topology_path: Path = _REPO_CONFIG / "topology.yaml"
+    signing_key: SecretStr | None = None
+    """The key the decide stage signs commands with; falls back to ``signing_key_path``."""
+    signing_key_path: Path | None = None
+    agent_id: str = "setpoint.decide"
+    worker_id: str = ""
+    app_id: str = "setpoint"
+    """The Kafka consumer-group id of the stream workers (one per deployment)."""
+    fleet_url: str = "http://127.0.0.1:18600"
+    """Where the simulated fleet's control API listens (the sim actuator backend calls it)."""
+    escalation_webhook: str = ""
+    approvals_token: SecretStr | None = None
+    log_level: str = "warn"
+
+    def resolved_ledger_dsn(self) -> str:
+        """The ledger DSN to use: the setting, or the embedded engine under ``data_dir``."""
+        if self.ledger_dsn:
+            return self.ledger_dsn
+        return f"chdb://{(self.data_dir / 'ledger').resolve()}"
+
+    def kafka_bootstrap(self) -> str:
+        return self.broker.removeprefix("kafka://")
+
+    def faust_broker(self) -> str:
+        return ";".join(f"kafka://{h}" for h in self.kafka_bootstrap().split(","))
