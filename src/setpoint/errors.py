@@ -148,6 +148,9 @@ def all_error_classes() -> list[type[SetpointError]]:
         out.append(cls)
         stack.extend(c for c in cls.__subclasses__() if not c.__name__.startswith("_"))
         stack.extend(
-            g for c in cls.__subclasses__() if c.__name__.startswith("_") for g in c.__subclasses__()
+            g
+            for c in cls.__subclasses__()
+            if c.__name__.startswith("_")
+            for g in c.__subclasses__()
         )
     return out

@@ -52,9 +52,7 @@ class Hypothesis(Event):
     score: Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
     change_id: Id | None = None
     evidence_for: Annotated[list[Evidence], Field(max_length=64)] = Field(default_factory=list)
-    evidence_against: Annotated[list[Evidence], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    evidence_against: Annotated[list[Evidence], Field(max_length=64)] = Field(default_factory=list)
     actions: Annotated[list[str], Field(max_length=16)] = Field(default_factory=list)
 
 

@@ -45,8 +45,13 @@ SILENCES = TopicSpec(
     "control.silences", s.Silence, "service", "setpoint silence, users", "detect", compacted=True
 )
 CONTROL = TopicSpec(
-    "control.epoch", s.ControlEvent, "'epoch'", "setpoint freeze/revoke", "decide, execute",
-    partitions=1, compacted=True,
+    "control.epoch",
+    s.ControlEvent,
+    "'epoch'",
+    "setpoint freeze/revoke",
+    "decide, execute",
+    partitions=1,
+    compacted=True,
 )
 ANOMALIES = TopicSpec("anomalies", s.Anomaly, "domain", "detect", "diagnose")
 HEALTH = TopicSpec("service-health", s.ServiceHealth, "domain", "detect", "verify")

@@ -1,0 +1,308 @@
+"""The detect stage's logic: per-series detectors, alert hygiene, grouping per service, context.
+
+The stream agent feeds it telemetry values and asks it, at each batch end, what to emit. It does
+no I/O and reads no clock: time is the event time it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from setpoint.clock import to_datetime
+from setpoint.detectors.base import make
+from setpoint.schemas import (
+    AnomalousSignal,
+    Anomaly,
+    ChangeEvent,
+    ChangeRef,
+    ChangeType,
+    HealthCheck,
+    LogEvent,
+    ServiceHealth,
+    Silence,
+    new_id,
+)
+
+_LEASED_CHANGES = {
+    ChangeType.DEPLOY, ChangeType.CONFIG, ChangeType.ROLLBACK, ChangeType.SCALE,
+    ChangeType.FEATURE_FLAG, ChangeType.MAINTENANCE,
+}  # fmt: skip
+
+
+class DetectionConfig(BaseModel):
+    """Hyper-parameters of the detect stage (all in event-time seconds or sample counts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector: str = "ewma_z"
+    detector_params: dict[str, Any] = {}
+    threshold: float = 0.97
+    """A sample scoring at or above this is abnormal."""
+    evidence_threshold: float = 0.8
+    """Other series of a firing service scoring above this are attached as evidence."""
+    min_duration: int = 2
+    """Consecutive abnormal samples before a series fires (one spike does not page)."""
+    recovery: int = 3
+    """Consecutive normal samples before a firing series clears."""
+    warmup: int = 20
+    """Samples a series must have before it may fire."""
+    lease_s: float = 300.0
+    """How long a change (deploy, config...) quiets its service's transients."""
+    change_memory_s: float = 3600.0
+    """How long a change is kept as context for the anomalies that follow it."""
+    evict_after_s: float = 6 * 3600.0
+    """A series silent this long is forgotten."""
+    health_interval_s: float = 15.0
+    log_interval_s: float = 15.0
+
+
+@dataclass
+class _Series:
+    detector: Any
+    n: int = 0
+    last_t: float = 0.0
+    last_value: float = 0.0
+    score: float = 0.0
+    above: int = 0
+    below: int = 0
+    firing: bool = False
+    onset: float = 0.0
+
+
+@dataclass
+class _ServiceState:
+    anomaly_id: str | None = None
+    onset: float = 0.0
+    suppressed_by: str | None = None
+    emitted_signals: frozenset[str] = frozenset()
+    last_health: float = 0.0
+    log_counts: dict[str, int] = field(default_factory=dict)
+    log_window_start: float | None = None
+    changes: list[ChangeEvent] = field(default_factory=list)
+
+
+class DetectionStage:
+    """Per-series online detection for the services a worker owns.
+
+    Examples
+    --------
+    >>> stage = DetectionStage(DetectionConfig(warmup=5))
+    >>> for i in range(60):
+    ...     stage.observe("api", "latency_ms", 100.0 + i % 3, float(i))
+    >>> for i in range(60, 64):
+    ...     stage.observe("api", "latency_ms", 900.0, float(i))
+    >>> anomalies, _ = stage.flush(64.0)
+    >>> [(a.service, a.status, a.signals[0].name) for a in anomalies]
+    [('api', 'firing', 'latency_ms')]
+    """
+
+    def __init__(
+        self, config: DetectionConfig | None = None, domains: Mapping[str, str] | None = None
+    ) -> None:
+        self.config = config or DetectionConfig()
+        self.domains = dict(domains or {})
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._services: dict[str, _ServiceState] = {}
+        self._silences: dict[str, Silence] = {}
+        self._now = 0.0
+
+    # -- input -----------------------------------------------------------------------------
+    def observe(self, service: str, name: str, value: float, t: float, instance: str = "") -> None:
+        """One sample of one series."""
+        key = (service, f"{name}@{instance}" if instance else name)
+        s = self._series.get(key)
+        if s is None:
+            s = _Series(make(self.config.detector, **self.config.detector_params))
+            self._series[key] = s
+        self._now = max(self._now, t)
+        s.score = s.detector.update(value, t)
+        s.n += 1
+        s.last_t, s.last_value = t, value
+        self._hygiene(s, t)
+
+    def _hygiene(self, s: _Series, t: float) -> None:
+        cfg = self.config
+        if s.score >= cfg.threshold and s.n > cfg.warmup:
+            s.above += 1
+            s.below = 0
+            if s.above == 1 and not s.firing:
+                s.onset = t
+            if s.above >= cfg.min_duration:
+                s.firing = True
+        else:
+            s.below += 1
+            s.above = 0
+            if s.firing and s.below >= cfg.recovery:
+                s.firing = False
+
+    def on_change(self, change: ChangeEvent) -> None:
+        st = self._services.setdefault(change.service, _ServiceState())
+        st.changes.append(change)
+        self._now = max(self._now, change.ts.timestamp())
+
+    def on_silence(self, silence: Silence) -> None:
+        self._silences[silence.silence_id] = silence
+
+    def on_log(self, log: LogEvent) -> None:
+        if log.level not in ("error", "critical"):
+            return
+        st = self._services.setdefault(log.service, _ServiceState())
+        cls = log.error_class or "error"
+        st.log_counts[cls] = st.log_counts.get(cls, 0) + 1
+        t = log.ts.timestamp()
+        if st.log_window_start is None:
+            st.log_window_start = t
+
+    def on_health(self, hc: HealthCheck) -> None:
+        inst = hc.instance or "all"
+        self.observe(hc.service, "health_failed", 0.0 if hc.ok else 1.0, hc.ts.timestamp(), inst)
+
+    # -- output ----------------------------------------------------------------------------
+    def flush(self, now: float) -> tuple[list[Anomaly], list[ServiceHealth]]:
+        """What to emit at event time ``now``: anomaly transitions and due health summaries."""
+        self._now = max(self._now, now)
+        self._flush_logs(now)
+        by_service: dict[str, list[tuple[str, _Series]]] = {}
+        for (svc, name), s in self._series.items():
+            by_service.setdefault(svc, []).append((name, s))
+        anomalies: list[Anomaly] = []
+        health: list[ServiceHealth] = []
+        for svc, series in by_service.items():
+            st = self._services.setdefault(svc, _ServiceState())
+            a = self._transition(svc, st, series, now)
+            if a is not None:
+                anomalies.append(a)
+            if now - st.last_health >= self.config.health_interval_s:
+                st.last_health = now
+                health.append(self._health(svc, st, series, now))
+        self._evict(now)
+        return anomalies, health
+
+    def _flush_logs(self, now: float) -> None:
+        for svc, st in self._services.items():
+            start = st.log_window_start
+            if start is None or now - start < self.config.log_interval_s:
+                continue
+            total = sum(st.log_counts.values())
+            self.observe(svc, "log_errors", float(total), now)
+            st.log_counts.clear()
+            st.log_window_start = now
+
+    def _transition(
+        self, svc: str, st: _ServiceState, series: list[tuple[str, _Series]], now: float
+    ) -> Anomaly | None:
+        firing = {n for n, s in series if s.firing}
+        if not firing and st.anomaly_id is None:
+            return None
+        if not firing:
+            a = self._anomaly(svc, st, series, now, status="resolved")
+            st.anomaly_id, st.emitted_signals, st.suppressed_by = None, frozenset(), None
+            return a
+        suppressor = self._suppressor(svc, now)
+        new_episode = st.anomaly_id is None
+        if new_episode:
+            st.anomaly_id = new_id("anom")
+            st.onset = min(s.onset for n, s in series if n in firing)
+        changed = frozenset(firing) != st.emitted_signals or suppressor != st.suppressed_by
+        if not changed:
+            return None
+        st.emitted_signals, st.suppressed_by = frozenset(firing), suppressor
+        return self._anomaly(svc, st, series, now, status="firing")
+
+    def _suppressor(self, svc: str, now: float) -> str | None:
+        for sil in self._silences.values():
+            in_window = sil.starts_at.timestamp() <= now < sil.ends_at.timestamp()
+            if in_window and sil.service in (svc, "*"):
+                return sil.silence_id
+        st = self._services.get(svc)
+        for ch in reversed(st.changes if st else []):
+            if ch.change_type in _LEASED_CHANGES:
+                end = (ch.ends_at.timestamp() if ch.ends_at else ch.ts.timestamp()) + (
+                    self.config.lease_s
+                )
+                if ch.ts.timestamp() <= now < end:
+                    return ch.change_id
+        return None
+
+    def _anomaly(
+        self,
+        svc: str,
+        st: _ServiceState,
+        series: list[tuple[str, _Series]],
+        now: float,
+        status: str,
+    ) -> Anomaly:
+        cfg = self.config
+        signals = [
+            AnomalousSignal(
+                name=n.split("@")[0],
+                value=s.last_value,
+                baseline=s.detector.baseline() or 0.0,
+                score=min(1.0, max(0.0, s.score)),
+                direction="up" if s.last_value >= (s.detector.baseline() or 0.0) else "down",
+                onset=to_datetime(s.onset or s.last_t),
+            )
+            for n, s in series
+            if s.firing or s.score >= cfg.evidence_threshold
+        ]
+        signals.sort(key=lambda g: -g.score)
+        changes = [
+            ChangeRef(
+                change_id=c.change_id, service=c.service, change_type=str(c.change_type),
+                ts=c.ts, version=c.version, previous_version=c.previous_version,
+                expires_at=c.expires_at,
+            )
+            for c in st.changes
+            if now - c.ts.timestamp() <= cfg.change_memory_s
+        ][-8:]  # fmt: skip
+        top = max((g.score for g in signals), default=0.0)
+        names = ", ".join(g.name for g in signals[:4])
+        return Anomaly(
+            anomaly_id=st.anomaly_id or new_id("anom"),
+            service=svc,
+            domain=self.domains.get(svc, "default"),
+            ts=to_datetime(now),
+            onset=to_datetime(st.onset or now),
+            status="firing" if status == "firing" else "resolved",
+            score=top,
+            signals=signals[:64],
+            changes=changes,
+            suppressed=st.suppressed_by is not None,
+            suppressed_by=st.suppressed_by,
+            summary=f"{svc}: {status} ({names})" if names else f"{svc}: {status}",
+        )
+
+    def _health(
+        self, svc: str, st: _ServiceState, series: list[tuple[str, _Series]], now: float
+    ) -> ServiceHealth:
+        slis = {n: s.last_value for n, s in series if "@" not in n}
+        base = {
+            n: b for n, s in series if "@" not in n and (b := s.detector.baseline()) is not None
+        }
+        return ServiceHealth(
+            service=svc,
+            domain=self.domains.get(svc, "default"),
+            ts=to_datetime(now),
+            anomalous=any(s.firing for _, s in series),
+            slis=slis,
+            baselines=base,
+            active=sorted(n for n, s in series if s.firing),
+        )
+
+    def _evict(self, now: float) -> None:
+        horizon = now - self.config.evict_after_s
+        for key in [k for k, s in self._series.items() if s.last_t < horizon]:
+            del self._series[key]
+        for st in self._services.values():
+            st.changes = [
+                c for c in st.changes if now - c.ts.timestamp() <= self.config.change_memory_s
+            ]
+        for sid in [k for k, s in self._silences.items() if s.ends_at.timestamp() < now]:
+            del self._silences[sid]
+
+    def series_count(self) -> int:
+        return len(self._series)
