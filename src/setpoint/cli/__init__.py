@@ -17,7 +17,7 @@ _COMMAND_MODULES = ("setpoint.cli.schemas_cmd",)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="setpoint",
-        description="Self-healing infrastructure: detect, diagnose, decide, execute, verify, record.",
+        description="Self-healing infrastructure: detect, diagnose, decide, act, verify, record.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMAND_MODULES:
