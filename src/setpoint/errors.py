@@ -7,7 +7,7 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     ├── ConfigError                     config          settings, policy or topology files
     │   ├── PolicyFileError             config.policy   names file, line and field
     │   └── TopologyFileError           config.topology names file, line and field
-    ├── InputError                      input           bad input from outside; never crashes a worker
+    ├── InputError                      input           bad input; never crashes a worker
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
     │   └── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
