@@ -1,1 +1,24 @@
-"""TODO"""
+"""Stages 4 and 5, execute and verify: the intent layer.
+
+Input: signed commands (from the actuator topic), action results and service health. Output:
+action results with the exact calls each backend made, and verifications. Invariants: a command
+runs only after its signature, expiry, epoch, idempotency key and the policy (re-evaluated now)
+all pass; an idempotency key acts at most once; an irreversible verb is never undone by pretence.
+"""
+
+from setpoint.actuators.backend import Backend, CallRecorder, Outcome
+from setpoint.actuators.executor import Actuator
+from setpoint.actuators.records import ExecutionRecord, ExecutionRecords
+from setpoint.actuators.sim_backend import SimFleetBackend
+from setpoint.actuators.verify import Verifier
+
+__all__ = [
+    "Actuator",
+    "Backend",
+    "CallRecorder",
+    "ExecutionRecord",
+    "ExecutionRecords",
+    "Outcome",
+    "SimFleetBackend",
+    "Verifier",
+]

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 
 from setpoint.errors import SetpointError
 
-_COMMAND_MODULES = ("setpoint.cli.schemas_cmd",)
+_COMMAND_MODULES = (
+    "setpoint.cli.run",
+    "setpoint.cli.ledger_cmd",
+    "setpoint.cli.schemas_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

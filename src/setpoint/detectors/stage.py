@@ -22,15 +22,21 @@ from setpoint.schemas import (
     ChangeType,
     HealthCheck,
     LogEvent,
+    MetricBatch,
+    MetricSample,
     ServiceHealth,
     Silence,
     new_id,
 )
 
 _LEASED_CHANGES = {
-    ChangeType.DEPLOY, ChangeType.CONFIG, ChangeType.ROLLBACK, ChangeType.SCALE,
-    ChangeType.FEATURE_FLAG, ChangeType.MAINTENANCE,
-}  # fmt: skip
+    ChangeType.DEPLOY,
+    ChangeType.CONFIG,
+    ChangeType.ROLLBACK,
+    ChangeType.SCALE,
+    ChangeType.FEATURE_FLAG,
+    ChangeType.MAINTENANCE,
+}
 
 
 class DetectionConfig(BaseModel):
@@ -111,6 +117,34 @@ class DetectionStage:
         self._now = 0.0
 
     # -- input -----------------------------------------------------------------------------
+    def ingest(self, value: object) -> float | None:
+        """Feed one telemetry or context value of any kind; return its event time (if it has one).
+
+        Trace spans are not detection input here (diagnosis learns the graph from them).
+        """
+        if isinstance(value, MetricSample):
+            t = value.ts.timestamp()
+            self.observe(value.service, value.name, value.value, t, value.instance)
+            return t
+        if isinstance(value, MetricBatch):
+            t = 0.0
+            for p in value.points:
+                t = max(t, p.ts.timestamp())
+                self.observe(value.service, p.name, p.value, p.ts.timestamp(), p.instance)
+            return t
+        if isinstance(value, LogEvent):
+            self.on_log(value)
+            return value.ts.timestamp()
+        if isinstance(value, HealthCheck):
+            self.on_health(value)
+            return value.ts.timestamp()
+        if isinstance(value, ChangeEvent):
+            self.on_change(value)
+            return value.ts.timestamp()
+        if isinstance(value, Silence):
+            self.on_silence(value)
+        return None
+
     def observe(self, service: str, name: str, value: float, t: float, instance: str = "") -> None:
         """One sample of one series."""
         key = (service, f"{name}@{instance}" if instance else name)
@@ -185,11 +219,19 @@ class DetectionStage:
     def _flush_logs(self, now: float) -> None:
         for svc, st in self._services.items():
             start = st.log_window_start
-            if start is None or now - start < self.config.log_interval_s:
+            if start is None:
+                # Count error logs (zero included) of every known service, so a first burst
+                # stands out against a learned quiet.
+                st.log_window_start = now
+                continue
+            if now - start < self.config.log_interval_s:
                 continue
             total = sum(st.log_counts.values())
             self.observe(svc, "log_errors", float(total), now)
-            st.log_counts.clear()
+            # One series per error class seen on this service, so a burst names its class.
+            for cls in list(st.log_counts):
+                self.observe(svc, f"log_errors:{cls}", float(st.log_counts[cls]), now)
+                st.log_counts[cls] = 0
             st.log_window_start = now
 
     def _transition(
@@ -247,18 +289,24 @@ class DetectionStage:
                 onset=to_datetime(s.onset or s.last_t),
             )
             for n, s in series
-            if s.firing or s.score >= cfg.evidence_threshold
+            if s.firing
+            or s.score >= cfg.evidence_threshold
+            or (n.startswith("log_errors:") and s.last_value > 0)
         ]
         signals.sort(key=lambda g: -g.score)
         changes = [
             ChangeRef(
-                change_id=c.change_id, service=c.service, change_type=str(c.change_type),
-                ts=c.ts, version=c.version, previous_version=c.previous_version,
+                change_id=c.change_id,
+                service=c.service,
+                change_type=str(c.change_type),
+                ts=c.ts,
+                version=c.version,
+                previous_version=c.previous_version,
                 expires_at=c.expires_at,
             )
             for c in st.changes
             if now - c.ts.timestamp() <= cfg.change_memory_s
-        ][-8:]  # fmt: skip
+        ][-8:]
         top = max((g.score for g in signals), default=0.0)
         names = ", ".join(g.name for g in signals[:4])
         return Anomaly(

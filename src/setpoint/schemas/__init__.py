@@ -29,6 +29,8 @@ from setpoint.schemas.commands import (
     ScaleParams,
     ShiftTrafficCommand,
     ShiftTrafficParams,
+    UndoCommand,
+    UndoParams,
     Verb,
 )
 from setpoint.schemas.control import ControlAction, ControlEvent, Silence
@@ -63,6 +65,7 @@ from setpoint.schemas.telemetry import (
     LogEvent,
     LogLevel,
     MetricBatch,
+    MetricMessage,
     MetricPoint,
     MetricSample,
     Telemetry,
@@ -104,6 +107,7 @@ __all__ = [
     "LogEvent",
     "LogLevel",
     "MetricBatch",
+    "MetricMessage",
     "MetricPoint",
     "MetricSample",
     "PolicyDecision",
@@ -125,6 +129,8 @@ __all__ = [
     "Stage",
     "Telemetry",
     "TraceSpan",
+    "UndoCommand",
+    "UndoParams",
     "Verb",
     "Verification",
     "VerificationOutcome",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from setpoint.schemas.base import Event, Id, ServiceName, ShortText, Timestamp
 
@@ -23,6 +23,8 @@ class Verb(StrEnum):
     RENEW_CERTIFICATE = "renew_certificate"
     SHIFT_TRAFFIC = "shift_traffic"
     ESCALATE = "escalate"
+    UNDO = "undo"
+    """Reverse a previous action through its inverse (automatic rollback, or a human's brake)."""
 
 
 class DecisionOutcome(StrEnum):
@@ -60,8 +62,17 @@ class RollbackParams(Event):
 
 
 class ScaleParams(Event):
-    replicas: Annotated[int, Field(ge=0, le=10000)]
-    """The target replica count."""
+    """Either a target replica count or a change relative to the current count."""
+
+    replicas: Annotated[int, Field(ge=0, le=10000)] | None = None
+    delta: Annotated[int, Field(ge=-1000, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScaleParams:
+        if (self.replicas is None) == (self.delta is None):
+            msg = "give exactly one of 'replicas' and 'delta'"
+            raise ValueError(msg)
+        return self
 
 
 class FlushCacheParams(Event):
@@ -78,14 +89,20 @@ class RenewCertificateParams(Event):
 
 
 class ShiftTrafficParams(Event):
-    to: Annotated[str, Field(max_length=128)]
-    """Where traffic goes (a region, a replica set, a fallback)."""
+    to: Annotated[str, Field(max_length=128)] | None = None
+    """Where traffic goes (a region, a replica set); ``None``: the healthiest alternative."""
     weight_pct: Annotated[int, Field(ge=0, le=100)] = 100
 
 
 class EscalateParams(Event):
     reason: ShortText
     severity: Literal["page", "ticket"] = "page"
+
+
+class UndoParams(Event):
+    action_id: Id
+    """The action to reverse."""
+    reason: ShortText = ""
 
 
 class _CommandBase(Event):
@@ -146,6 +163,11 @@ class EscalateCommand(_CommandBase):
     params: EscalateParams
 
 
+class UndoCommand(_CommandBase):
+    verb: Literal[Verb.UNDO] = Verb.UNDO
+    params: UndoParams
+
+
 Command = Annotated[
     RestartCommand
     | RollbackCommand
@@ -154,7 +176,8 @@ Command = Annotated[
     | RotateCredentialCommand
     | RenewCertificateCommand
     | ShiftTrafficCommand
-    | EscalateCommand,
+    | EscalateCommand
+    | UndoCommand,
     Field(discriminator="verb"),
 ]
 AnyCommand = (
@@ -166,6 +189,7 @@ AnyCommand = (
     | RenewCertificateCommand
     | ShiftTrafficCommand
     | EscalateCommand
+    | UndoCommand
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from setpoint.schemas.base import (
     Event,
@@ -127,3 +127,17 @@ Telemetry = Annotated[
     MetricSample | MetricBatch | LogEvent | TraceSpan | ChangeEvent | HealthCheck,
     Field(discriminator="kind"),
 ]
+
+
+def _metric_kind(v: object) -> str:
+    # ``kind`` may be omitted by producers of single samples.
+    if isinstance(v, dict):
+        return str(v.get("kind", "metric"))
+    return str(getattr(v, "kind", "metric"))
+
+
+MetricMessage = Annotated[
+    Annotated[MetricSample, Tag("metric")] | Annotated[MetricBatch, Tag("metric_batch")],
+    Discriminator(_metric_kind),
+]
+"""What the metrics topic carries: one sample or a batch of one service's samples."""

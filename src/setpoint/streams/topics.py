@@ -32,9 +32,7 @@ class TopicSpec:
     retention_ms: int | None = None
 
 
-METRICS = TopicSpec(
-    "telemetry.metrics", s.MetricSample | s.MetricBatch, "service", "producers, sim", "detect"
-)
+METRICS = TopicSpec("telemetry.metrics", s.MetricMessage, "service", "producers, sim", "detect")
 LOGS = TopicSpec("telemetry.logs", s.LogEvent, "service", "producers, sim", "detect")
 TRACES = TopicSpec("telemetry.traces", s.TraceSpan, "caller", "producers, sim", "detect")
 CHANGES = TopicSpec(
@@ -68,10 +66,25 @@ LEDGER = TopicSpec("ledger", s.LedgerEvent, "incident_id", "every stage", "recor
 DEADLETTER = TopicSpec("deadletter", s.DeadLetter, "topic", "every stage", "record, humans")
 
 TOPICS: tuple[TopicSpec, ...] = (
-    METRICS, LOGS, TRACES, CHANGES, HEALTHCHECKS, SILENCES, CONTROL,
-    ANOMALIES, HEALTH, INCIDENTS, APPROVALS, APPROVAL_DECISIONS,
-    COMMANDS, RESULTS, VERIFICATIONS, ESCALATIONS, LEDGER, DEADLETTER,
-)  # fmt: skip
+    METRICS,
+    LOGS,
+    TRACES,
+    CHANGES,
+    HEALTHCHECKS,
+    SILENCES,
+    CONTROL,
+    ANOMALIES,
+    HEALTH,
+    INCIDENTS,
+    APPROVALS,
+    APPROVAL_DECISIONS,
+    COMMANDS,
+    RESULTS,
+    VERIFICATIONS,
+    ESCALATIONS,
+    LEDGER,
+    DEADLETTER,
+)
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {t.name: TypeAdapter(t.payload) for t in TOPICS}
 

@@ -1,0 +1,406 @@
+"""The decide stage's logic: from an incident's ranked hypotheses to one signed command at a time,
+through the envelope; from verification outcomes to the next step (undo, next hypothesis, page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from setpoint.clock import to_datetime
+from setpoint.policy.envelope import LiveState, PolicyEnvelope, Proposal
+from setpoint.policy.signing import sign
+from setpoint.schemas import (
+    ActionResult,
+    ActionStatus,
+    AnyCommand,
+    ApprovalDecision,
+    ApprovalRequest,
+    Command,
+    ControlAction,
+    ControlEvent,
+    DecisionOutcome,
+    Escalation,
+    Hypothesis,
+    Incident,
+    IncidentStatus,
+    PolicyDecision,
+    Verb,
+    Verification,
+    VerificationOutcome,
+    new_id,
+)
+from setpoint.schemas.verbs import Reversibility, spec
+
+_COMMAND: TypeAdapter[AnyCommand] = TypeAdapter(Command)
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ACTING = "acting"
+    VERIFYING = "verifying"
+    UNDOING = "undoing"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+
+
+@dataclass
+class Decided:
+    """A policy decision on one proposal, kept for the ledger whatever its outcome."""
+
+    incident_id: str
+    verb: str
+    target: str
+    decision: PolicyDecision
+
+
+@dataclass
+class Outputs:
+    commands: list[AnyCommand] = field(default_factory=list)
+    approvals: list[ApprovalRequest] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    decisions: list[Decided] = field(default_factory=list)
+
+    def extend(self, other: Outputs) -> None:
+        self.commands += other.commands
+        self.approvals += other.approvals
+        self.escalations += other.escalations
+        self.decisions += other.decisions
+
+
+@dataclass
+class _Case:
+    incident: Incident
+    phase: Phase = Phase.IDLE
+    tried: set[tuple[str, str]] = field(default_factory=set)
+    history: list[str] = field(default_factory=list)
+    attempts: int = 0
+    current: AnyCommand | None = None
+    approval: ApprovalRequest | None = None
+
+
+class Decider:
+    """One action at a time per incident, each through the envelope, each signed.
+
+    Parameters
+    ----------
+    envelope
+        The policy envelope.
+    key
+        The HMAC key commands are signed with.
+    agent
+        This agent's identity (recorded, and what trust and revocation are scoped to).
+    settle_s
+        Event-time seconds an incident is left to gather evidence before acting on it, unless its
+        confidence already reaches ``act_confidence`` (the first anomaly is rarely the root).
+    """
+
+    def __init__(
+        self,
+        envelope: PolicyEnvelope,
+        key: bytes,
+        agent: str = "setpoint.decide",
+        settle_s: float = 60.0,
+        act_confidence: float = 0.8,
+    ) -> None:
+        self.envelope = envelope
+        self.key = key
+        self.agent = agent
+        self.settle_s = settle_s
+        self.act_confidence = act_confidence
+        self.state = LiveState()
+        self.epoch = 0
+        self._cases: dict[str, _Case] = {}
+
+    # -- inputs ------------------------------------------------------------------------------
+    def handle(self, value: object, now: float) -> Outputs:
+        """Dispatch any input of the decide stage to its handler."""
+        if isinstance(value, Incident):
+            return self.on_incident(value, now)
+        if isinstance(value, ActionResult):
+            return self.on_result(value, now)
+        if isinstance(value, Verification):
+            return self.on_verification(value, now)
+        if isinstance(value, ApprovalDecision):
+            return self.on_approval(value, now)
+        if isinstance(value, ControlEvent):
+            self.on_control(value)
+        return Outputs()
+
+    def on_control(self, ev: ControlEvent) -> None:
+        """A freeze stops new commands; every control event bumps the epoch new commands carry."""
+        self.epoch = max(self.epoch, ev.epoch)
+        if ev.action == ControlAction.FREEZE:
+            self.state.frozen = True
+        elif ev.action == ControlAction.UNFREEZE:
+            self.state.frozen = False
+
+    def on_incident(self, inc: Incident, now: float) -> Outputs:
+        case = self._cases.get(inc.incident_id)
+        if case is None:
+            case = self._cases[inc.incident_id] = _Case(inc)
+        case.incident = inc
+        if case.phase != Phase.IDLE:
+            return Outputs()
+        if inc.status == IncidentStatus.RECOVERED:
+            case.phase = Phase.RESOLVED
+            return Outputs()
+        return self._consider(case, now)
+
+    def _consider(self, case: _Case, now: float) -> Outputs:
+        inc = case.incident
+        settled = now - inc.opened_at.timestamp() >= self.settle_s
+        if not settled and (inc.novel or inc.confidence < self.act_confidence):
+            return Outputs()
+        if inc.novel:
+            return self._escalate(case, "novel", "no known fault class explains it", now)
+        return self._next(case, now)
+
+    def on_result(self, res: ActionResult, now: float) -> Outputs:
+        case = self._cases.get(res.incident_id)
+        if case is None or case.current is None or res.command_id != case.current.command_id:
+            return Outputs()
+        if res.status == ActionStatus.EXECUTED:
+            case.phase = Phase.VERIFYING if case.phase == Phase.ACTING else case.phase
+            return Outputs()
+        self.state.finished(res.action_id)
+        if res.status == ActionStatus.UNDONE or case.phase == Phase.UNDOING:
+            case.phase = Phase.IDLE
+            case.history.append(f"undone: {res.reason or res.status}")
+            return self._next(case, now)
+        if res.status == ActionStatus.DUPLICATE:
+            return Outputs()
+        case.history.append(f"{res.verb} on {res.target}: {res.status} ({res.reason})")
+        case.phase = Phase.IDLE
+        return self._next(case, now)
+
+    def on_verification(self, v: Verification, now: float) -> Outputs:
+        case = self._cases.get(v.incident_id)
+        if case is None or case.current is None:
+            return Outputs()
+        self.state.finished(v.action_id)
+        cmd = case.current
+        case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
+        if v.outcome == VerificationOutcome.RECOVERED:
+            case.phase = Phase.RESOLVED
+            return Outputs()
+        if v.outcome == VerificationOutcome.INCONCLUSIVE:
+            return self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
+        if spec(cmd.verb).reversibility == Reversibility.INVERSE:
+            return self._undo(case, v.action_id, now)
+        case.phase = Phase.IDLE
+        return self._next(case, now)
+
+    def on_approval(self, d: ApprovalDecision, now: float) -> Outputs:
+        case = self._cases.get(d.incident_id)
+        req = case.approval if case else None
+        if case is None or req is None or req.approval_id != d.approval_id:
+            return Outputs()
+        case.approval = None
+        if not d.approved:
+            return self._escalate(case, "approval_denied", f"denied by {d.approver}", now)
+        proposal = self._proposal(case, req.command.verb, req.command.target, d.approver)
+        return self._act(case, req.command, proposal, now)
+
+    def tick(self, now: float) -> Outputs:
+        """Time-driven transitions: settled incidents are acted on; unanswered approvals are
+        denied by default and escalated."""
+        out = Outputs()
+        for case in self._cases.values():
+            if case.phase == Phase.IDLE and case.incident.status != IncidentStatus.RECOVERED:
+                out.extend(self._consider(case, now))
+            req = case.approval
+            if req is not None and now >= req.expires_at.timestamp():
+                case.approval = None
+                out.extend(self._escalate(case, "approval_timeout", "no answer in time", now))
+        return out
+
+    # -- choosing ----------------------------------------------------------------------------
+    def _candidates(self, case: _Case) -> list[tuple[Hypothesis, str]]:
+        return [
+            (h, verb)
+            for h in case.incident.hypotheses
+            for verb in h.actions
+            if (h.service, verb) not in case.tried
+        ]
+
+    def _next(self, case: _Case, now: float) -> Outputs:
+        out = Outputs()
+        for hyp, verb in self._candidates(case):
+            case.tried.add((hyp.service, verb))
+            if verb == Verb.ESCALATE:
+                break
+            cmd = self._command(case, hyp, verb, now)
+            proposal = self._proposal(case, verb, hyp.service, None)
+            decision = self.envelope.evaluate(proposal, self.state, now)
+            out.decisions.append(Decided(case.incident.incident_id, verb, hyp.service, decision))
+            cmd = cmd.model_copy(update={"decision": decision})
+            step = self._apply_decision(case, cmd, decision, now)
+            if step is not None:
+                out.extend(step)
+                return out
+        reason = "; ".join(case.history[-3:]) or "no permitted action for any hypothesis"
+        out.extend(self._escalate(case, "no_action", reason, now))
+        return out
+
+    def _apply_decision(
+        self, case: _Case, cmd: AnyCommand, decision: PolicyDecision, now: float
+    ) -> Outputs | None:
+        outcome = decision.outcome
+        if outcome == DecisionOutcome.ALLOW:
+            return self._emit(case, cmd, now)
+        if outcome == DecisionOutcome.APPROVAL:
+            return self._request_approval(case, cmd, now)
+        if outcome in (DecisionOutcome.ADVISORY, DecisionOutcome.SHADOW):
+            text = f"{outcome}: proposes {cmd.verb} on {cmd.target}; a human must act"
+            return self._escalate(case, str(outcome), text, now)
+        case.history.append(f"{cmd.verb} on {cmd.target} denied: {'; '.join(decision.reasons)}")
+        return None
+
+    def _proposal(self, case: _Case, verb: str, target: str, approver: str | None) -> Proposal:
+        inc = case.incident
+        return Proposal(
+            verb, target, inc.domain, inc.incident_id, self.agent, case.attempts + 1, approver
+        )
+
+    def _command(self, case: _Case, hyp: Hypothesis, verb: str, now: float) -> AnyCommand:
+        inc = case.incident
+        attempt = case.attempts + 1
+        cid = new_id("cmd")
+        data: dict[str, Any] = {
+            "verb": verb,
+            "command_id": cid,
+            "incident_id": inc.incident_id,
+            "agent": self.agent,
+            "target": hyp.service,
+            "domain": inc.domain,
+            "idempotency_key": f"{inc.incident_id}:{attempt}:{verb}:{hyp.service}",
+            "attempt": attempt,
+            "hypothesis_rank": hyp.rank,
+            "decision": PolicyDecision(outcome="shadow", policy_hash="", ts=to_datetime(now)),
+            "issued_at": to_datetime(now),
+            "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
+            "epoch": self.epoch,
+            "params": _params(verb, hyp),
+        }
+        return _COMMAND.validate_python(data)
+
+    # -- emitting ----------------------------------------------------------------------------
+    def _emit(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
+        signed = sign(cmd, self.key)
+        case.current = signed
+        case.attempts += 1
+        case.phase = Phase.ACTING
+        inc = case.incident
+        self.state.started(
+            signed.command_id, signed.verb, signed.target, inc.domain, inc.incident_id, now
+        )
+        return Outputs(commands=[signed])
+
+    def _request_approval(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
+        ttl = self.envelope.policy.file.limits.approval_timeout_s
+        req = ApprovalRequest(
+            approval_id=new_id("apr"),
+            incident_id=case.incident.incident_id,
+            command=cmd,
+            requested_by=self.agent,
+            ts=to_datetime(now),
+            expires_at=to_datetime(now + ttl),
+            summary=f"{cmd.verb} on {cmd.target} for: {case.incident.summary}",
+        )
+        case.approval = req
+        case.phase = Phase.AWAITING_APPROVAL
+        return Outputs(approvals=[req])
+
+    def _act(self, case: _Case, proposed: AnyCommand, p: Proposal, now: float) -> Outputs:
+        decision = self.envelope.evaluate(p, self.state, now)
+        out = Outputs(decisions=[Decided(p.incident_id, p.verb, p.target, decision)])
+        cmd = proposed.model_copy(
+            update={
+                "decision": decision,
+                "approved_by": p.approved_by,
+                "issued_at": to_datetime(now),
+                "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
+                "epoch": self.epoch,
+            }
+        )
+        if decision.outcome == DecisionOutcome.ALLOW:
+            out.extend(self._emit(case, cmd, now))
+        else:
+            out.extend(self._escalate(case, "denied", "; ".join(decision.reasons), now))
+        return out
+
+    def _undo(self, case: _Case, action_id: str, now: float) -> Outputs:
+        inc = case.incident
+        proposal = Proposal(
+            Verb.UNDO,
+            case.current.target if case.current else "",
+            inc.domain,
+            inc.incident_id,
+            self.agent,
+        )
+        decision = self.envelope.evaluate(proposal, self.state, now)
+        cmd = _COMMAND.validate_python(
+            {
+                "verb": Verb.UNDO,
+                "command_id": new_id("cmd"),
+                "incident_id": inc.incident_id,
+                "agent": self.agent,
+                "target": proposal.target,
+                "domain": inc.domain,
+                "idempotency_key": f"{inc.incident_id}:undo:{action_id}",
+                "decision": decision,
+                "issued_at": to_datetime(now),
+                "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
+                "epoch": self.epoch,
+                "params": {"action_id": action_id, "reason": "not recovered"},
+            }
+        )
+        out = Outputs(decisions=[Decided(inc.incident_id, Verb.UNDO, proposal.target, decision)])
+        signed = sign(cmd, self.key)
+        case.current = signed
+        case.phase = Phase.UNDOING
+        out.commands.append(signed)
+        return out
+
+    def _escalate(self, case: _Case, code: str, reason: str, now: float) -> Outputs:
+        case.phase = Phase.ESCALATED
+        inc = case.incident
+        top = inc.hypotheses[0] if inc.hypotheses else None
+        esc = Escalation(
+            escalation_id=new_id("esc"),
+            incident_id=inc.incident_id,
+            domain=inc.domain,
+            ts=to_datetime(now),
+            reason_code=code,
+            reason=reason[:1000],
+            tried=case.history[-20:],
+            context={
+                "summary": inc.summary,
+                "services": inc.services,
+                "top_hypothesis": top.model_dump(mode="json") if top else None,
+                "confidence": inc.confidence,
+                "rollback": f"setpoint rollback {case.current.command_id}"
+                if case.current
+                else None,
+            },
+        )
+        return Outputs(escalations=[esc])
+
+    def phase(self, incident_id: str) -> Phase | None:
+        case = self._cases.get(incident_id)
+        return case.phase if case else None
+
+
+def _params(verb: str, hyp: Hypothesis) -> dict[str, Any]:
+    if verb == Verb.SCALE:
+        return {"delta": 2}
+    if verb == Verb.ROLLBACK_DEPLOY:
+        return {"change_id": hyp.change_id}
+    if verb == Verb.ESCALATE:
+        return {"reason": hyp.fault_class}
+    return {}

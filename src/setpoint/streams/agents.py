@@ -1,0 +1,128 @@
+"""The agents: one short coroutine per stage. Each decodes, calls its stage, sends the result and
+records it. The logic lives in the stage packages; nothing here decides anything."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from setpoint.actuators import Actuator, Verifier
+from setpoint.causal import Diagnoser
+from setpoint.detectors import DetectionStage
+from setpoint.ledger import events as le
+from setpoint.policy import Decider, Outputs
+from setpoint.schemas import ActionStatus, Verification
+from setpoint.streams.runtime import Runtime
+from setpoint.streams.topics import (
+    ANOMALIES,
+    APPROVAL_DECISIONS,
+    APPROVALS,
+    CHANGES,
+    COMMANDS,
+    ESCALATIONS,
+    HEALTH,
+    HEALTHCHECKS,
+    INCIDENTS,
+    LOGS,
+    METRICS,
+    RESULTS,
+    VERIFICATIONS,
+)
+
+BATCH = 2000
+WITHIN_S = 0.2
+
+
+def add_detect(rt: Runtime, stage: DetectionStage) -> None:
+    @rt.app.agent(rt.topic(METRICS, LOGS, HEALTHCHECKS, CHANGES), name="detect")
+    async def detect(stream: Any) -> None:
+        async for batch in stream.take_events(BATCH, within=WITHIN_S):
+            for event in batch:
+                got = await rt.accept(event)
+                if got is not None and (t := stage.ingest(got[1])) is not None:
+                    rt.clock.observe(t)
+            anomalies, health = stage.flush(rt.clock.now())
+            for a in anomalies:
+                await rt.send(ANOMALIES, a.domain, a)
+                await rt.record([le.anomaly(a)])
+            for h in health:
+                await rt.send(HEALTH, h.domain, h)
+
+
+def add_diagnose(rt: Runtime, diagnoser: Diagnoser) -> None:
+    @rt.app.agent(rt.topic(ANOMALIES), name="diagnose")
+    async def diagnose(stream: Any) -> None:
+        async for event in stream.events():
+            got = await rt.accept(event)
+            if got is None:
+                continue
+            anomaly = got[1]
+            rt.clock.observe(anomaly.ts.timestamp())
+            for inc in diagnoser.on_anomaly(anomaly, rt.clock.now()):
+                await rt.send(INCIDENTS, inc.domain, inc)
+                await rt.record([le.anomaly(anomaly, inc.incident_id), le.incident(inc)])
+
+
+async def _send_decisions(rt: Runtime, out: Outputs) -> None:
+    await rt.record(le.decision(d.incident_id, d.verb, d.target, d.decision) for d in out.decisions)
+    for cmd in out.commands:
+        await rt.send(COMMANDS, cmd.domain, cmd)
+        await rt.record([le.command(cmd, str(cmd.verb))])
+    for req in out.approvals:
+        await rt.send(APPROVALS, req.command.domain, req)
+        await rt.record([le.approval_request(req)])
+    for esc in out.escalations:
+        await rt.send(ESCALATIONS, esc.domain, esc)
+        await rt.record([le.escalation(esc)])
+
+
+def add_decide(rt: Runtime, decider: Decider) -> None:
+    @rt.app.agent(rt.topic(INCIDENTS, RESULTS, VERIFICATIONS, APPROVAL_DECISIONS), name="decide")
+    async def decide(stream: Any) -> None:
+        async for event in stream.events():
+            got = await rt.accept(event)
+            if got is None:
+                continue
+            spec, value = got
+            if spec is APPROVAL_DECISIONS:
+                await rt.record([le.approval_decision(value)])
+            await _send_decisions(rt, decider.handle(value, rt.clock.now()))
+
+    @rt.app.timer(0.5, name="decide-tick")
+    async def decide_tick() -> None:
+        await _send_decisions(rt, decider.tick(rt.clock.now()))
+
+
+def add_verify(rt: Runtime, verifier: Verifier) -> None:
+    @rt.app.agent(rt.topic(HEALTH, RESULTS, INCIDENTS), name="verify")
+    async def verify(stream: Any) -> None:
+        async for event in stream.events():
+            got = await rt.accept(event)
+            if got is not None:
+                verifier.handle(got[1], rt.clock.now())
+
+    @rt.app.timer(0.5, name="verify-tick")
+    async def verify_tick() -> None:
+        for v in verifier.tick(rt.clock.now()):
+            await rt.send(VERIFICATIONS, v.domain, v)
+            await rt.record([le.verification(v)])
+
+
+def add_execute(rt: Runtime, actuator: Actuator, ready: Any) -> None:
+    @rt.app.agent(rt.topic(COMMANDS, VERIFICATIONS), name="execute")
+    async def execute(stream: Any) -> None:
+        async for event in stream.events():
+            while not ready.is_set():
+                await asyncio.sleep(0.05)
+            got = await rt.accept(event)
+            if got is None:
+                continue
+            value = got[1]
+            if isinstance(value, Verification):
+                actuator.finished(value.action_id)
+                continue
+            result = await asyncio.to_thread(actuator.execute, value)
+            await rt.send(RESULTS, result.domain, result)
+            await rt.record([le.action(result)])
+            if result.status == ActionStatus.REJECTED:
+                rt.count("rejected")

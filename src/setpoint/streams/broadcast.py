@@ -1,0 +1,117 @@
+"""Broadcast topics: every worker reads every partition (changes, silences, the control epoch).
+
+A Kafka consumer group would give each worker only some partitions; context that every worker
+needs (a deploy anywhere, a revocation) is read here instead, by a plain consumer that assigns
+itself all partitions, in a thread that hands each decoded value to the asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from setpoint.errors import InputError
+from setpoint.settings import Settings
+from setpoint.streams.codec import decode
+from setpoint.streams.topics import TopicSpec, full_name
+
+Handler = Callable[[TopicSpec, Any], None]
+
+
+class BroadcastReader:
+    """Reads ``specs`` from ``lookback_s`` ago (or the beginning) on every worker.
+
+    ``ready`` is set once every partition has been read up to its end at start-up, so a stage can
+    wait for its context (e.g. an actuator must know the current epoch before it executes).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        specs: list[TopicSpec],
+        handler: Handler,
+        lookback_s: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.specs = specs
+        self.handler = handler
+        self.lookback_s = lookback_s
+        self.ready = threading.Event()
+        self.bad_messages = 0
+        self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="broadcast", daemon=True)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start reading; values are handed to ``handler`` on ``loop``'s thread."""
+        self._loop = loop
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
+        by_name = {full_name(self.settings.topic_prefix, s): s for s in self.specs}
+        meta = consumer.list_topics(timeout=10.0).topics
+        parts = [TopicPartition(n, p) for n in by_name if n in meta for p in meta[n].partitions]
+        if self.lookback_s is not None:
+            ms = int((time.time() - self.lookback_s) * 1000)
+            for tp in parts:
+                tp.offset = ms
+            parts = consumer.offsets_for_times(parts, timeout=10.0)
+        else:
+            for tp in parts:
+                tp.offset = OFFSET_BEGINNING
+        consumer.assign(parts)
+        ends = {}
+        for tp in parts:
+            _, high = consumer.get_watermark_offsets(tp, timeout=10.0)
+            ends[(tp.topic, tp.partition)] = high
+        return ends
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap(),
+                "group.id": f"{self.settings.app_id}-broadcast-unused",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        by_name = {full_name(self.settings.topic_prefix, s): s for s in self.specs}
+        try:
+            pending = {k: v for k, v in self._assign(consumer).items() if v > 0}
+            if not pending:
+                self.ready.set()
+            while not self._stop.is_set():
+                msg = consumer.poll(0.2)
+                if msg is None or msg.error():
+                    continue
+                key = (msg.topic() or "", msg.partition() or 0)
+                if key in pending and (msg.offset() or 0) + 1 >= pending[key]:
+                    del pending[key]
+                    if not pending:
+                        self.ready.set()
+                self._deliver(by_name[key[0]], msg.value())
+        except KafkaException:
+            self.ready.set()
+            raise
+        finally:
+            consumer.close()
+
+    def _deliver(self, spec: TopicSpec, raw: bytes | None) -> None:
+        try:
+            value = decode(spec, raw)
+        except InputError:
+            # Context topics are written by Setpoint's own commands; a bad record there is
+            # counted (and was dead-lettered by whoever wrote it), never fatal.
+            self.bad_messages += 1
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.handler, spec, value)
