@@ -4,6 +4,7 @@ and a server (``http://...``). Applies its own migrations, idempotently."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -63,6 +64,9 @@ class LedgerStore:
         self.database = database
         self.retention_days = retention_days
         self._client: Any = None
+        # One client may be shared by threads (the sink and a reader); the embedded engine
+        # serves one query at a time.
+        self._lock = threading.RLock()
 
     @property
     def client(self) -> Any:
@@ -104,7 +108,8 @@ class LedgerStore:
 
     def _command(self, sql: str) -> Any:
         try:
-            return self.client.command(sql)
+            with self._lock:
+                return self.client.command(sql)
         except LedgerStoreError:
             raise
         except Exception as exc:
@@ -122,11 +127,11 @@ class LedgerStore:
     def existing_ids(self, event_ids: list[str]) -> set[str]:
         if not event_ids:
             return set()
-        res = self.client.query(
+        res = self.query(
             f"SELECT event_id FROM {self.database}.ledger WHERE event_id IN %(ids)s",
-            parameters={"ids": event_ids},
+            {"ids": event_ids},
         )
-        return {r[0] for r in res.result_rows}
+        return {r[0] for r in res.rows}
 
     def append(self, events: list[LedgerEvent], chain: str, head: ChainHead | None) -> ChainHead:
         """Chain and insert ``events`` (de-duplicated by the caller); return the new head."""
@@ -167,7 +172,8 @@ class LedgerStore:
 
     def _insert(self, rows: list[list[Any]]) -> None:
         try:
-            self.client.insert(f"{self.database}.ledger", rows, column_names=list(COLUMNS))
+            with self._lock:
+                self.client.insert(f"{self.database}.ledger", rows, column_names=list(COLUMNS))
         except Exception as exc:
             msg = f"ledger insert of {len(rows)} rows failed: {exc}"
             raise LedgerStoreError(msg, context={"rows": len(rows)}) from exc
@@ -175,7 +181,8 @@ class LedgerStore:
     # -- reading -----------------------------------------------------------------------------
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         try:
-            res = self.client.query(sql, parameters=parameters)
+            with self._lock:
+                res = self.client.query(sql, parameters=parameters)
         except Exception as exc:
             msg = f"ledger query failed: {exc}"
             raise LedgerStoreError(msg, context={"sql": sql[:200]}) from exc

@@ -11,7 +11,7 @@ from setpoint.errors import DecodeError, InputError, SchemaError
 from setpoint.schemas import DeadLetter, new_id
 from setpoint.streams.topics import TopicSpec, adapter
 
-MAX_MESSAGE_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = 512 * 1024
 """Larger messages are dead-lettered unread (a hostile or broken producer)."""
 _RAW_KEEP = 8192
 

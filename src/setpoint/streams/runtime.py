@@ -4,6 +4,7 @@ helpers that send, record and dead-letter. Agents call these; they hold no logic
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,7 +90,7 @@ class Runtime:
                 msg.topic,
                 event.value,
                 exc,
-                now=self.clock.now(),
+                now=time.time(),  # when it was refused: receipt time, not a claimed event time
                 partition=msg.partition,
                 offset=msg.offset,
                 key=event.key,

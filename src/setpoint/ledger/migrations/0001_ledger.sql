@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS {db}.ledger
     INDEX idx_service service TYPE set(1000) GRANULARITY 4
 )
 ENGINE = MergeTree
-PARTITION BY toYYYYMM(ts)
+-- Partitions and retention follow when a row was recorded, not the event time it claims: a
+-- producer's clock far in the past or future can neither spray partitions nor expire a row early.
+PARTITION BY toYYYYMM(recorded_at)
 ORDER BY (incident_id, ts, event_id)
-TTL toDateTime(ts) + INTERVAL {retention_days} DAY
+TTL toDateTime(recorded_at) + INTERVAL {retention_days} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
