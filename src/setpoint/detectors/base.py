@@ -16,6 +16,8 @@ class Detector(ABC):
     stored unchanged on ``self`` so ``clone``, ``repr`` and pickling come for free.
     """
 
+    __slots__ = ()  # subclasses may declare slots to keep per-series state small
+
     @abstractmethod
     def learn_one(self, x: float, t: float | None = None) -> None:
         """Update the state with value ``x`` observed at unix time ``t``."""
