@@ -6,16 +6,21 @@ and periodic per-service health summaries. Invariants: a score is in [0, 1]; a r
 only that row and the rows before it; per-series state is bounded.
 """
 
-from setpoint.detectors import ewma_z as _ewma_z  # noqa: F401  (registers the detector)
+from setpoint.detectors.alerting import Alerter
 from setpoint.detectors.base import Detector, make, register, registered
+from setpoint.detectors.ensemble import Ensemble
 from setpoint.detectors.ewma_z import EwmaZ
-from setpoint.detectors.stage import DetectionConfig, DetectionStage
+from setpoint.detectors.monitor import DetectionConfig, SeriesMonitor
+from setpoint.detectors.stage import DetectionStage
 
 __all__ = [
+    "Alerter",
     "DetectionConfig",
     "DetectionStage",
     "Detector",
+    "Ensemble",
     "EwmaZ",
+    "SeriesMonitor",
     "make",
     "register",
     "registered",

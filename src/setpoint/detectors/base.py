@@ -36,6 +36,14 @@ class Detector(ABC):
         """What the detector considers normal right now (for evidence), if it knows."""
         return None
 
+    def deviation(self, x: float, t: float | None = None) -> float | None:
+        """How far ``x`` is from normal, in the detector's robust scale units (no state change).
+
+        The alert decision uses it to keep a series firing while a degradation persists, even
+        once its score has stopped rising. ``None`` when the detector has no such notion.
+        """
+        return None
+
     def _get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
         return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}

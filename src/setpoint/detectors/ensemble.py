@@ -217,3 +217,9 @@ class Ensemble(Detector):
 
     def baseline(self) -> float | None:
         return self._level if self._n else None
+
+    def deviation(self, x: float, t: float | None = None) -> float | None:
+        if self._n < _RECORDS_FROM:
+            return None
+        e, s = self._point(x, self._bin(t))
+        return abs(e) / s

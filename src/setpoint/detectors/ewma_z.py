@@ -64,9 +64,16 @@ class EwmaZ(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if self._n < 2:
             return 0.0
-        std = max(math.sqrt(self._var), self.min_std * max(abs(self._mean), 1.0))
-        z = abs(x - self._mean) / std / self.scale
+        z = abs(x - self._mean) / self._std() / self.scale
         return 1.0 - math.exp(-z * z)
 
     def baseline(self) -> float | None:
         return self._mean if self._n else None
+
+    def deviation(self, x: float, t: float | None = None) -> float | None:
+        if self._n < 2:
+            return None
+        return abs(x - self._mean) / self._std()
+
+    def _std(self) -> float:
+        return max(math.sqrt(self._var), self.min_std * max(abs(self._mean), 1.0))
