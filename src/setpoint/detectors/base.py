@@ -57,6 +57,21 @@ class Detector(ABC):
         return f"{type(self).__name__}({args})"
 
 
+def squash(r: float) -> float:
+    """Map a non-negative distance to [0, 1): ``r^2 / (1 + r^2)``, 0.5 at ``r = 1``.
+
+    Unlike ``1 - exp(-r^2)`` it does not round to 1.0 for any distance a series produces, so
+    large anomalies keep their order instead of tying at 1.0.
+
+    Examples
+    --------
+    >>> squash(0.0), squash(1.0), squash(1e6) < 1.0, squash(10.0) < squash(20.0)
+    (0.0, 0.5, True, True)
+    """
+    u = r * r
+    return u / (1.0 + u)
+
+
 D = TypeVar("D", bound=type[Detector])
 _REGISTRY: dict[str, type[Detector]] = {}
 
