@@ -101,6 +101,8 @@ class Alerter:
 
     def level(self) -> float:
         """The series' current threshold (adaptive, never above ``page``)."""
+        if self._n * self.alpha < 1.0:  # too few scores to know what is usual for this series
+            return self.threshold
         usual = self._mean + self.spread * math.sqrt(self._var)
         return min(self.page, max(self.threshold, usual))
 

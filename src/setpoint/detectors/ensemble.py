@@ -55,6 +55,10 @@ class Ensemble(Detector):
         Samples scored 0 while the baselines settle.
     select
         The daily profile is used once its residual scale is below ``select`` times the level's.
+    outlier_weight
+        Relative weight of a winsorised residual in the scale: below 1, a persisting shift
+        widens the scale slowly, so it stays visible (and an alert on it stays up) for about
+        ``1 / (3 * scale_alpha * outlier_weight)`` samples before it is the new normal.
 
     Examples
     --------
@@ -80,6 +84,7 @@ class Ensemble(Detector):
         "clip",
         "level_alpha",
         "memory",
+        "outlier_weight",
         "scale_alpha",
         "select",
         "sharpness",
@@ -101,6 +106,7 @@ class Ensemble(Detector):
         sharpness: float = 4.0,
         warmup: int = 200,
         select: float = 0.8,
+        outlier_weight: float = 0.25,
     ) -> None:
         self.level_alpha = level_alpha
         self.scale_alpha = scale_alpha
@@ -113,6 +119,7 @@ class Ensemble(Detector):
         self.sharpness = sharpness
         self.warmup = warmup
         self.select = select
+        self.outlier_weight = outlier_weight
         self._n = 0
         self._level = self._dev = self._fast = self._prof_dev = 0.0
         self._rec_point = self._rec_shift = 0.0
@@ -198,6 +205,8 @@ class Ensemble(Detector):
         a = 1.0 / (self._n + 1) if early else self.level_alpha
         ad = 1.0 / (self._n + 1) if early else self.scale_alpha
         self._level += a * max(-lim, min(lim, e))
+        if abs(e) > lim:  # an outlier widens the scale slowly: a persisting shift stays visible
+            ad *= self.outlier_weight
         self._dev += ad * (min(abs(e), lim) - self._dev)
 
     def _learn_profile(self, x: float, b: int) -> None:
