@@ -165,8 +165,14 @@ def topic(env: dict[str, str], spec: TopicSpec) -> str:
 
 
 def consume_all(env: dict[str, str], spec: TopicSpec, timeout_s: float = 5.0) -> list[bytes]:
-    c = Consumer({"bootstrap.servers": env["SETPOINT_BROKER"], "group.id": uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": env["SETPOINT_BROKER"],
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     c.subscribe([topic(env, spec)])
     out: list[bytes] = []
     deadline = time.monotonic() + timeout_s

@@ -37,12 +37,18 @@ def test_hostile_messages_are_dead_lettered_and_the_worker_keeps_going(env, proc
             time.sleep(0.1)
     p.flush()
 
-    dead = wait_for(lambda: len(sink.rows("event_type = 'dead_letter'")) >= len(HOSTILE) and
-                    sink.rows("event_type = 'dead_letter'"), 60, "every hostile message in the ledger")
+    def dead_letters() -> list[dict[str, object]]:
+        rows = sink.rows("event_type = 'dead_letter'")
+        return rows if len(rows) >= len(HOSTILE) else []
+
+    dead = wait_for(dead_letters, 60, "every hostile message in the ledger")
     codes = sorted(json.loads(r["payload"])["reason_code"] for r in dead)
     assert codes.count("input.decode") == 3 and codes.count("input.schema") == 5, codes
     assert len(consume_all(env, DEADLETTER)) == len(HOSTILE)
-    fired = wait_for(lambda: sink.rows("event_type = 'anomaly.firing' AND service = 'api'"), 60,
-                     "the error-rate jump to be detected after the hostile burst")
+    fired = wait_for(
+        lambda: sink.rows("event_type = 'anomaly.firing' AND service = 'api'"),
+        60,
+        "the error-rate jump to be detected after the hostile burst",
+    )
     assert fired[0]["stage"] == "detect"
     assert "Traceback" not in procs.log("worker")

@@ -13,6 +13,7 @@ from setpoint.errors import SetpointError
 
 _COMMAND_MODULES = (
     "setpoint.cli.run",
+    "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",
 )

@@ -6,17 +6,35 @@ and periodic per-service health summaries. Invariants: a score is in [0, 1]; a r
 only that row and the rows before it; per-series state is bounded.
 """
 
-from setpoint.detectors import ewma_z as _ewma_z  # noqa: F401  (registers the detector)
-from setpoint.detectors.base import Detector, make, register, registered
+from setpoint.detectors.alerting import Alerter
+from setpoint.detectors.base import Detector, make, register, registered, squash
+from setpoint.detectors.counter_rate import CounterRate
+from setpoint.detectors.ensemble import Ensemble
 from setpoint.detectors.ewma_z import EwmaZ
-from setpoint.detectors.stage import DetectionConfig, DetectionStage
+from setpoint.detectors.flatline import Flatline
+from setpoint.detectors.half_space import HalfSpace
+from setpoint.detectors.level_shift import LevelShift
+from setpoint.detectors.monitor import DetectionConfig, SeriesMonitor
+from setpoint.detectors.quantile_z import QuantileZ
+from setpoint.detectors.seasonal_z import SeasonalZ
+from setpoint.detectors.stage import DetectionStage
 
 __all__ = [
+    "Alerter",
+    "CounterRate",
     "DetectionConfig",
     "DetectionStage",
     "Detector",
+    "Ensemble",
     "EwmaZ",
+    "Flatline",
+    "HalfSpace",
+    "LevelShift",
+    "QuantileZ",
+    "SeasonalZ",
+    "SeriesMonitor",
     "make",
     "register",
     "registered",
+    "squash",
 ]

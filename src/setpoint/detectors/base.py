@@ -16,6 +16,8 @@ class Detector(ABC):
     stored unchanged on ``self`` so ``clone``, ``repr`` and pickling come for free.
     """
 
+    __slots__ = ()  # subclasses may declare slots to keep per-series state small
+
     @abstractmethod
     def learn_one(self, x: float, t: float | None = None) -> None:
         """Update the state with value ``x`` observed at unix time ``t``."""
@@ -34,6 +36,14 @@ class Detector(ABC):
         """What the detector considers normal right now (for evidence), if it knows."""
         return None
 
+    def deviation(self, x: float, t: float | None = None) -> float | None:
+        """How far ``x`` is from normal, in the detector's robust scale units (no state change).
+
+        The alert decision uses it to keep a series firing while a degradation persists, even
+        once its score has stopped rising. ``None`` when the detector has no such notion.
+        """
+        return None
+
     def _get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
         return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
@@ -45,6 +55,21 @@ class Detector(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+def squash(r: float) -> float:
+    """Map a non-negative distance to [0, 1): ``r^2 / (1 + r^2)``, 0.5 at ``r = 1``.
+
+    Unlike ``1 - exp(-r^2)`` it does not round to 1.0 for any distance a series produces, so
+    large anomalies keep their order instead of tying at 1.0.
+
+    Examples
+    --------
+    >>> squash(0.0), squash(1.0), squash(1e6) < 1.0, squash(10.0) < squash(20.0)
+    (0.0, 0.5, True, True)
+    """
+    u = r * r
+    return u / (1.0 + u)
 
 
 D = TypeVar("D", bound=type[Detector])

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import math
 
-from setpoint.detectors.base import Detector, register
+from setpoint.detectors.base import Detector, register, squash
 
 
 @register("ewma_z")
 class EwmaZ(Detector):
     """Distance of a value from an exponentially weighted mean, in weighted standard deviations.
 
-    The score maps ``|z|`` through ``1 - exp(-(|z| / scale)^2)``, so it is in [0, 1) and never
-    ties at 1.0.
+    The score maps ``|z| / scale`` through :func:`~setpoint.detectors.base.squash`, so it is in
+    [0, 1) and large deviations keep their order instead of tying at 1.0.
 
     Parameters
     ----------
     alpha
         Weight of the newest value in the running mean and variance.
     scale
-        The ``|z|`` at which the score reaches ``1 - 1/e`` (about 0.63).
+        The ``|z|`` at which the score reaches 0.5.
     min_std
         Floor of the standard deviation, relative to the mean's magnitude (flat series).
     clip
@@ -64,9 +64,15 @@ class EwmaZ(Detector):
     def score_one(self, x: float, t: float | None = None) -> float:
         if self._n < 2:
             return 0.0
-        std = max(math.sqrt(self._var), self.min_std * max(abs(self._mean), 1.0))
-        z = abs(x - self._mean) / std / self.scale
-        return 1.0 - math.exp(-z * z)
+        return squash(abs(x - self._mean) / self._std() / self.scale)
 
     def baseline(self) -> float | None:
         return self._mean if self._n else None
+
+    def deviation(self, x: float, t: float | None = None) -> float | None:
+        if self._n < 2:
+            return None
+        return abs(x - self._mean) / self._std()
+
+    def _std(self) -> float:
+        return max(math.sqrt(self._var), self.min_std * max(abs(self._mean), 1.0))

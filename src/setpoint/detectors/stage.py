@@ -1,19 +1,21 @@
 """The detect stage's logic: per-series detectors, alert hygiene, grouping per service, context.
 
 The stream agent feeds it telemetry values and asks it, at each batch end, what to emit. It does
-no I/O and reads no clock: time is the event time it is given.
+no I/O and reads no clock: time is the event time it is given. Each series is a
+:class:`~setpoint.detectors.monitor.SeriesMonitor` (its detector and its alert decision), created
+on its first value and forgotten after ``evict_after_s`` of silence; a service's whole state can
+be handed to another worker with :meth:`DetectionStage.snapshot` / :meth:`DetectionStage.restore`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from setpoint.clock import to_datetime
-from setpoint.detectors.base import make
+from setpoint.detectors import _snapshot
+from setpoint.detectors.monitor import DetectionConfig, SeriesMonitor
+from setpoint.errors import DecodeError
 from setpoint.schemas import (
     AnomalousSignal,
     Anomaly,
@@ -29,6 +31,8 @@ from setpoint.schemas import (
     new_id,
 )
 
+__all__ = ["DetectionConfig", "DetectionStage"]
+
 _LEASED_CHANGES = {
     ChangeType.DEPLOY,
     ChangeType.CONFIG,
@@ -38,45 +42,7 @@ _LEASED_CHANGES = {
     ChangeType.MAINTENANCE,
 }
 
-
-class DetectionConfig(BaseModel):
-    """Hyper-parameters of the detect stage (all in event-time seconds or sample counts)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    detector: str = "ewma_z"
-    detector_params: dict[str, Any] = {}
-    threshold: float = 0.97
-    """A sample scoring at or above this is abnormal."""
-    evidence_threshold: float = 0.8
-    """Other series of a firing service scoring above this are attached as evidence."""
-    min_duration: int = 2
-    """Consecutive abnormal samples before a series fires (one spike does not page)."""
-    recovery: int = 3
-    """Consecutive normal samples before a firing series clears."""
-    warmup: int = 20
-    """Samples a series must have before it may fire."""
-    lease_s: float = 300.0
-    """How long a change (deploy, config...) quiets its service's transients."""
-    change_memory_s: float = 3600.0
-    """How long a change is kept as context for the anomalies that follow it."""
-    evict_after_s: float = 6 * 3600.0
-    """A series silent this long is forgotten."""
-    health_interval_s: float = 15.0
-    log_interval_s: float = 15.0
-
-
-@dataclass
-class _Series:
-    detector: Any
-    n: int = 0
-    last_t: float = 0.0
-    last_value: float = 0.0
-    score: float = 0.0
-    above: int = 0
-    below: int = 0
-    firing: bool = False
-    onset: float = 0.0
+_Named = list[tuple[str, SeriesMonitor]]
 
 
 @dataclass
@@ -96,12 +62,12 @@ class DetectionStage:
 
     Examples
     --------
-    >>> stage = DetectionStage(DetectionConfig(warmup=5))
-    >>> for i in range(60):
+    >>> stage = DetectionStage(DetectionConfig(warmup=5, detector_params={"warmup": 50}))
+    >>> for i in range(100):
     ...     stage.observe("api", "latency_ms", 100.0 + i % 3, float(i))
-    >>> for i in range(60, 64):
+    >>> for i in range(100, 104):
     ...     stage.observe("api", "latency_ms", 900.0, float(i))
-    >>> anomalies, _ = stage.flush(64.0)
+    >>> anomalies, _ = stage.flush(104.0)
     >>> [(a.service, a.status, a.signals[0].name) for a in anomalies]
     [('api', 'firing', 'latency_ms')]
     """
@@ -111,7 +77,7 @@ class DetectionStage:
     ) -> None:
         self.config = config or DetectionConfig()
         self.domains = dict(domains or {})
-        self._series: dict[tuple[str, str], _Series] = {}
+        self._series: dict[str, dict[str, SeriesMonitor]] = {}
         self._services: dict[str, _ServiceState] = {}
         self._silences: dict[str, Silence] = {}
         self._now = 0.0
@@ -146,34 +112,20 @@ class DetectionStage:
         return None
 
     def observe(self, service: str, name: str, value: float, t: float, instance: str = "") -> None:
-        """One sample of one series."""
-        key = (service, f"{name}@{instance}" if instance else name)
-        s = self._series.get(key)
-        if s is None:
-            s = _Series(make(self.config.detector, **self.config.detector_params))
-            self._series[key] = s
-        self._now = max(self._now, t)
-        s.score = s.detector.update(value, t)
-        s.n += 1
-        s.last_t, s.last_value = t, value
-        self._hygiene(s, t)
-
-    def _hygiene(self, s: _Series, t: float) -> None:
-        cfg = self.config
-        if s.score >= cfg.threshold and s.n > cfg.warmup:
-            s.above += 1
-            s.below = 0
-            if s.above == 1 and not s.firing:
-                s.onset = t
-            if s.above >= cfg.min_duration:
-                s.firing = True
-        else:
-            s.below += 1
-            s.above = 0
-            if s.firing and s.below >= cfg.recovery:
-                s.firing = False
+        """One sample of one series (created on its first sample)."""
+        series = self._series.get(service)
+        if series is None:
+            series = self._series[service] = {}
+        key = f"{name}@{instance}" if instance else name
+        m = series.get(key)
+        if m is None:
+            m = series[key] = self.config.new_monitor()
+        if t > self._now:
+            self._now = t
+        m.observe(value, t)
 
     def on_change(self, change: ChangeEvent) -> None:
+        """A deploy, config change, maintenance...: opens a suppression lease for its service."""
         st = self._services.setdefault(change.service, _ServiceState())
         st.changes.append(change)
         self._now = max(self._now, change.ts.timestamp())
@@ -200,12 +152,10 @@ class DetectionStage:
         """What to emit at event time ``now``: anomaly transitions and due health summaries."""
         self._now = max(self._now, now)
         self._flush_logs(now)
-        by_service: dict[str, list[tuple[str, _Series]]] = {}
-        for (svc, name), s in self._series.items():
-            by_service.setdefault(svc, []).append((name, s))
         anomalies: list[Anomaly] = []
         health: list[ServiceHealth] = []
-        for svc, series in by_service.items():
+        for svc, by_name in self._series.items():
+            series = list(by_name.items())
             st = self._services.setdefault(svc, _ServiceState())
             a = self._transition(svc, st, series, now)
             if a is not None:
@@ -217,7 +167,7 @@ class DetectionStage:
         return anomalies, health
 
     def _flush_logs(self, now: float) -> None:
-        for svc, st in self._services.items():
+        for svc, st in list(self._services.items()):
             start = st.log_window_start
             if start is None:
                 # Count error logs (zero included) of every known service, so a first burst
@@ -227,6 +177,9 @@ class DetectionStage:
             if now - start < self.config.log_interval_s:
                 continue
             total = sum(st.log_counts.values())
+            if total == 0 and not self._reporting(svc, now):
+                st.log_window_start = None  # a silent service gets no made-up zeros: it may go
+                continue
             self.observe(svc, "log_errors", float(total), now)
             # One series per error class seen on this service, so a burst names its class.
             for cls in list(st.log_counts):
@@ -234,8 +187,17 @@ class DetectionStage:
                 st.log_counts[cls] = 0
             st.log_window_start = now
 
+    def _reporting(self, svc: str, now: float) -> bool:
+        """Whether ``svc`` still sends telemetry other than its error-log counts."""
+        horizon = now - 4 * self.config.log_interval_s
+        return any(
+            m.last_t >= horizon
+            for name, m in self._series.get(svc, {}).items()
+            if not name.startswith("log_errors")
+        )
+
     def _transition(
-        self, svc: str, st: _ServiceState, series: list[tuple[str, _Series]], now: float
+        self, svc: str, st: _ServiceState, series: _Named, now: float
     ) -> Anomaly | None:
         firing = {n for n, s in series if s.firing}
         if not firing and st.anomaly_id is None:
@@ -248,7 +210,7 @@ class DetectionStage:
         new_episode = st.anomaly_id is None
         if new_episode:
             st.anomaly_id = new_id("anom")
-            st.onset = min(s.onset for n, s in series if n in firing)
+            st.onset = min(s.onset or s.last_t for n, s in series if n in firing)
         changed = frozenset(firing) != st.emitted_signals or suppressor != st.suppressed_by
         if not changed:
             return None
@@ -274,7 +236,7 @@ class DetectionStage:
         self,
         svc: str,
         st: _ServiceState,
-        series: list[tuple[str, _Series]],
+        series: _Named,
         now: float,
         status: str,
     ) -> Anomaly:
@@ -324,9 +286,7 @@ class DetectionStage:
             summary=f"{svc}: {status} ({names})" if names else f"{svc}: {status}",
         )
 
-    def _health(
-        self, svc: str, st: _ServiceState, series: list[tuple[str, _Series]], now: float
-    ) -> ServiceHealth:
+    def _health(self, svc: str, st: _ServiceState, series: _Named, now: float) -> ServiceHealth:
         slis = {n: s.last_value for n, s in series if "@" not in n}
         base = {
             n: b for n, s in series if "@" not in n and (b := s.detector.baseline()) is not None
@@ -343,14 +303,55 @@ class DetectionStage:
 
     def _evict(self, now: float) -> None:
         horizon = now - self.config.evict_after_s
-        for key in [k for k, s in self._series.items() if s.last_t < horizon]:
-            del self._series[key]
-        for st in self._services.values():
+        for svc, by_name in list(self._series.items()):
+            for key in [k for k, m in by_name.items() if m.last_t < horizon]:
+                del by_name[key]
+            if not by_name:
+                del self._series[svc]
+        for svc, st in list(self._services.items()):
             st.changes = [
                 c for c in st.changes if now - c.ts.timestamp() <= self.config.change_memory_s
             ]
+            idle = st.anomaly_id is None and not st.changes and st.log_window_start is None
+            if idle and svc not in self._series:
+                del self._services[svc]
         for sid in [k for k, s in self._silences.items() if s.ends_at.timestamp() < now]:
             del self._silences[sid]
 
+    # -- state -----------------------------------------------------------------------------
     def series_count(self) -> int:
-        return len(self._series)
+        return sum(len(by_name) for by_name in self._series.values())
+
+    def services(self) -> list[str]:
+        """The services this stage holds state for."""
+        return sorted(set(self._series) | set(self._services))
+
+    def snapshot(self, service: str) -> bytes:
+        """The whole detection state of ``service`` (its series and its episode), as bytes."""
+        state = (service, self._series.get(service, {}), self._services.get(service))
+        return _snapshot.dump(state)
+
+    def restore(self, data: bytes) -> str:
+        """Take over a service from a :meth:`snapshot` (replacing what this stage had for it).
+
+        Returns the service's name; raises ``DecodeError`` for bytes that are not a snapshot.
+        """
+        state = _snapshot.load(data)
+        if not (isinstance(state, tuple) and len(state) == 3 and isinstance(state[0], str)):
+            msg = "detection snapshot has an unexpected shape"
+            raise DecodeError(msg)
+        service, series, st = state
+        self._series.pop(service, None)
+        self._services.pop(service, None)
+        if series:
+            self._series[service] = series
+            self._now = max(self._now, max(m.last_t for m in series.values()))
+        if st is not None:
+            self._services[service] = st
+        return str(service)
+
+    def drop(self, services: Iterable[str]) -> None:
+        """Forget ``services`` (their partition moved to another worker)."""
+        for svc in services:
+            self._series.pop(svc, None)
+            self._services.pop(svc, None)

@@ -1,0 +1,117 @@
+"""One series watched: its detector, its alert decision and the little the stage needs besides.
+
+``SeriesMonitor`` is the unit both the detect stage (one per series) and ``setpoint detect`` (one
+per file) run, built from the same ``DetectionConfig``, so the CLI measures the stream path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from setpoint.detectors.alerting import Alerter
+from setpoint.detectors.base import Detector, make
+
+
+class DetectionConfig(BaseModel):
+    """Hyper-parameters of the detect stage (all in event-time seconds or sample counts)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector: str = "ensemble"
+    detector_params: dict[str, Any] = {}
+    threshold: float = 0.6
+    """Lowest score of an abnormal sample (the alerter raises it for series that run high)."""
+    page: float = 0.67
+    """A sample scoring this high fires at once; below it, ``min_duration`` samples must agree."""
+    clear: float = 0.9
+    """A firing series is still abnormal above ``clear`` times its threshold (hysteresis)."""
+    spread: float = 6.0
+    """The threshold is at least this many standard deviations above the series' usual scores."""
+    hold: float = 6.0
+    """A firing series stays firing while its value is this many robust scales from normal."""
+    evidence_threshold: float = 0.6
+    """Other series of a firing service scoring above this are attached as evidence."""
+    min_duration: int = 2
+    """Consecutive abnormal samples before a moderate excursion fires (one blip does not page)."""
+    recovery: int = 1
+    """Consecutive normal samples before a firing series clears."""
+    warmup: int = 20
+    """Samples a series must have before it may fire."""
+    lease_s: float = 300.0
+    """How long a change (deploy, config...) quiets its service's transients."""
+    change_memory_s: float = 3600.0
+    """How long a change is kept as context for the anomalies that follow it."""
+    evict_after_s: float = 6 * 3600.0
+    """A series silent this long is forgotten."""
+    health_interval_s: float = 15.0
+    log_interval_s: float = 15.0
+
+    def new_detector(self) -> Detector:
+        return make(self.detector, **self.detector_params)
+
+    def new_alerter(self) -> Alerter:
+        return Alerter(
+            threshold=self.threshold,
+            page=self.page,
+            min_duration=self.min_duration,
+            recovery=self.recovery,
+            clear=self.clear,
+            warmup=self.warmup,
+            spread=self.spread,
+            hold=self.hold,
+        )
+
+    def new_monitor(self) -> SeriesMonitor:
+        return SeriesMonitor(self.new_detector(), self.new_alerter())
+
+
+class SeriesMonitor:
+    """A detector and its alert decision for one series, with the last value seen.
+
+    Parameters
+    ----------
+    detector
+        Scores each value (``update``: score, then learn).
+    alerter
+        Turns the scores into a firing / quiet decision.
+
+    Examples
+    --------
+    >>> from setpoint.detectors.ewma_z import EwmaZ
+    >>> m = SeriesMonitor(EwmaZ(), Alerter(warmup=5))
+    >>> for i in range(50):
+    ...     _ = m.observe(100.0 + i % 3, float(i))
+    >>> m.firing, m.observe(500.0, 50.0) > 0.9, m.firing
+    (False, True, True)
+    """
+
+    __slots__ = ("alerter", "detector", "last_t", "last_value", "n", "score")
+
+    def __init__(self, detector: Detector, alerter: Alerter) -> None:
+        self.detector = detector
+        self.alerter = alerter
+        self.n = 0
+        self.last_t = 0.0
+        self.last_value = 0.0
+        self.score = 0.0
+
+    def observe(self, x: float, t: float) -> float:
+        """Score ``x`` seen at ``t``, learn it, update the alert state; return the score."""
+        # While firing, how far the value still is from normal keeps a persisting degradation
+        # firing after its score has stopped rising (the score measures novelty, not distance).
+        dev = self.detector.deviation(x, t) if self.alerter.firing else None
+        self.score = self.detector.update(x, t)
+        self.alerter.step(self.score, t, dev)
+        self.n += 1
+        self.last_t, self.last_value = t, x
+        return self.score
+
+    @property
+    def firing(self) -> bool:
+        return self.alerter.firing
+
+    @property
+    def onset(self) -> float | None:
+        return self.alerter.onset
