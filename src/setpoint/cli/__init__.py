@@ -13,6 +13,8 @@ from setpoint.errors import SetpointError
 
 _COMMAND_MODULES = (
     "setpoint.cli.run",
+    "setpoint.cli.demo",
+    "setpoint.cli.approvals_cmd",
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",
