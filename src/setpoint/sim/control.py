@@ -46,7 +46,7 @@ class UndoRequest(BaseModel):
     action_id: str = Field(min_length=1, max_length=128)
     verb: str = Field(min_length=1, max_length=64)
     target: str = Field(min_length=1, max_length=128)
-    captured: dict[str, Any] = Field(default_factory=dict)
+    captured: dict[str, Any]
 
 
 class Controlled(Protocol):

@@ -25,8 +25,9 @@ from setpoint.sim.spec import FleetSpec, LoadProfile
 from setpoint.sim.state import World
 from setpoint.sim.undo import plan_undo
 
-_STATE, _SAMPLE = 0, 1
-"""At equal times, state changes land before the sample that observes them."""
+_SAMPLE, _STATE = 0, 1
+"""A sample at ``t`` describes the interval that ends at ``t``: at equal times it is taken before
+a state change at ``t``, which the next sample shows."""
 
 
 @dataclass(order=True)

@@ -117,7 +117,7 @@ class Scenario(BaseModel):
 
     def problems(self) -> list[tuple[Loc, str]]:
         """What is wrong beyond the schema: unknown names, ground truth the model contradicts."""
-        out: list[tuple[Loc, str]] = list(self.fleet.problems())
+        out: list[tuple[Loc, str]] = [(("fleet", *loc), m) for loc, m in self.fleet.problems()]
         services = self.fleet.services
         seen: set[str] = set()
         for k, item in enumerate(self.timeline):
@@ -227,20 +227,30 @@ def _validate(model: type[M], data: Any, p: Path, node: Any) -> M:
 
 
 def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
-    """``loc`` without the union tags pydantic inserts (keep only steps that exist in the data,
-    plus a final missing key)."""
+    """``loc`` without the union tags pydantic inserts: keep the steps that exist in the data
+    (a step to a scalar with more steps after it was a tag, like ``change``), plus a final key.
+    """
     out: list[str | int] = []
+    last = len(loc) - 1
     for k, part in enumerate(loc):
-        in_dict = isinstance(data, dict) and part in data
-        if in_dict or (isinstance(data, list) and isinstance(part, int) and part < len(data)):
-            data = data[part]
-        elif k == len(loc) - 1 or not isinstance(data, dict | list):
+        if _has(data, part):
+            child = data[part]
+        elif k == last:
             out.append(part)
             break
         else:
             continue
+        if k < last and not isinstance(child, dict | list):
+            continue
+        data = child
         out.append(part)
     return tuple(out)
+
+
+def _has(data: Any, part: Any) -> bool:
+    if isinstance(data, dict):
+        return part in data
+    return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
 
 
 def _where(p: Path, node: Any, loc: Loc) -> tuple[Path, int | None]:
