@@ -131,6 +131,14 @@ class FleetRunner:
         self.produced = 0
         self.failed = 0
 
+    @property
+    def url(self) -> str:
+        """Where the control API listens (the real port once open, if the setting said 0)."""
+        if self._server is None:
+            return self.settings.fleet_url
+        host, _ = ControlServer.address(self.settings.fleet_url)
+        return f"http://{host}:{self._server.port}"
+
     # -- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         """Run until the scenario ends (or :meth:`stop`, or Ctrl-C); always cleans up."""
