@@ -151,6 +151,8 @@ def plan_action(world: World, verb: str, target: str, params: Mapping[str, Any],
     v, s, problem = resolve(world, verb, target)
     if problem or v is None or s is None:
         return fail(verb, target, t, problem)
+    if v not in _PLANNERS:
+        return fail(verb, target, t, f"{v} is not an action on the fleet")
     model, planner = _PLANNERS[v]
     try:
         p = model.model_validate(dict(params))

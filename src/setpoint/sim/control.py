@@ -72,7 +72,11 @@ class ControlServer:
         self.target = target
         self.url = url
         handler = type("_BoundHandler", (_Handler,), {"target": target})
-        self._httpd = ThreadingHTTPServer(self.address(url), handler)
+        try:
+            self._httpd = ThreadingHTTPServer(self.address(url), handler)
+        except OSError as exc:
+            msg = f"the fleet's control API cannot listen on {url}: {exc.strerror or exc}"
+            raise ConfigError(msg, context={"fleet_url": url}) from exc
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="fleet-control", daemon=True

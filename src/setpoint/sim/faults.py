@@ -27,7 +27,13 @@ _Share = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class GroundTruth(BaseModel):
-    """What a scenario declares a fault to be, so a runner can score the loop's answer."""
+    """What a scenario declares a fault to be, so a runner can score the loop's answer.
+
+    Examples
+    --------
+    >>> GroundTruth(root="inventory", fault_class="unknown", fixed_by=[]).fixed_by
+    []
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -90,7 +96,18 @@ class Fault(TimelineItem):
 
 
 class BadDeploy(Fault):
-    """A deploy of a defective ``version``: errors and latency up until it is rolled back."""
+    """A deploy of a defective ``version``: errors and latency up until it is rolled back.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "bad_deploy",
+    ...      "fixed_by": ["rollback_deploy"]}
+    >>> f = BadDeploy(service="api", at=60, version="2.0", expect=t)
+    >>> [c.summary for c in f.begin(w, 60.0)], f.symptomatic(w, 61.0, None)
+    (['deploy api 1.0.0 -> 2.0'], True)
+    """
 
     fault: Literal["bad_deploy"] = "bad_deploy"
     version: Annotated[str, Field(min_length=1, max_length=64)]
@@ -117,6 +134,18 @@ class MemoryLeak(Fault):
     code: memory climbs again from there, and the service hurts again after
     ``headroom / mb_per_s`` seconds. A slow leak therefore recovers over a verification window of
     a few minutes; a fast one does not.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "memory_leak",
+    ...      "fixed_by": ["restart"]}
+    >>> f = MemoryLeak(service="api", at=0, mb_per_s=2.0, expect=t)
+    >>> _ = f.begin(w, 0.0)
+    >>> api = w.services["api"]
+    >>> api.memory_of(api.instances[0], 100.0), f.symptomatic(w, 100.0, None)
+    (500.0, False)
     """
 
     fault: Literal["memory_leak"] = "memory_leak"
@@ -137,7 +166,18 @@ class MemoryLeak(Fault):
 
 
 class Saturation(Fault):
-    """A surge: ``factor`` times the usual requests arrive at the service (and at its callees)."""
+    """A surge: ``factor`` times the usual requests arrive at the service (and at its callees).
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "saturation",
+    ...      "fixed_by": ["scale"]}
+    >>> f = Saturation(service="api", at=0, factor=4.0, duration_s=600, expect=t)
+    >>> f.effect(w, 10.0).load_factor, f.effect(w, 700.0)
+    (4.0, None)
+    """
 
     fault: Literal["saturation"] = "saturation"
     factor: Annotated[float, Field(gt=1.0, le=100.0)] = 3.0
@@ -154,7 +194,18 @@ class Saturation(Fault):
 
 
 class PoisonedCache(Fault):
-    """Corrupt entries in the service's cache: ``cache_corrupt`` errors until it is flushed."""
+    """Corrupt entries in the service's cache: ``cache_corrupt`` errors until it is flushed.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "poisoned_cache",
+    ...      "fixed_by": ["flush_cache"]}
+    >>> f = PoisonedCache(service="api", at=0, expect=t)
+    >>> _ = f.begin(w, 0.0); f.symptomatic(w, 1.0, None)
+    True
+    """
 
     fault: Literal["poisoned_cache"] = "poisoned_cache"
 
@@ -174,6 +225,16 @@ class ExpiredCertificate(Fault):
 
     The expiry is scheduled from the start, so the fleet announces it as a
     ``certificate_expiry`` change event well before it happens.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "expired_certificate",
+    ...      "fixed_by": ["renew_certificate"]}
+    >>> f = ExpiredCertificate(service="api", at=120, expect=t)
+    >>> f.prepare(w); f.symptomatic(w, 119.0, None), f.symptomatic(w, 120.0, None)
+    (False, True)
     """
 
     fault: Literal["expired_certificate"] = "expired_certificate"
@@ -193,6 +254,16 @@ class ExpiredCredential(Fault):
 
     ``expired``: it reaches its (announced) expiry time. ``leaked``: it is found exposed and
     revoked at the onset, without warning.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "expired_credential",
+    ...      "fixed_by": ["rotate_credential"]}
+    >>> f = ExpiredCredential(service="api", at=5, mode="leaked", expect=t)
+    >>> [str(c.change_type) for c in f.begin(w, 5.0)], f.symptomatic(w, 6.0, None)
+    (['credential_expiry'], True)
     """
 
     fault: Literal["expired_credential"] = "expired_credential"
@@ -226,7 +297,18 @@ class ExpiredCredential(Fault):
 
 
 class DependencyOutage(Fault):
-    """One region of the service goes down: callers routed there get ``upstream_unavailable``."""
+    """One region of the service goes down: callers routed there get ``upstream_unavailable``.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "dependency_outage",
+    ...      "fixed_by": ["shift_traffic"]}
+    >>> f = DependencyOutage(service="api", at=0, region="us", expect=t)
+    >>> _ = f.begin(w, 0.0); w.services["api"].down_regions, f.symptomatic(w, 1.0, None)
+    ({'us'}, True)
+    """
 
     fault: Literal["dependency_outage"] = "dependency_outage"
     region: Region
@@ -249,7 +331,18 @@ class DependencyOutage(Fault):
 
 class Novel(Fault):
     """Something the model has no lever for (say, a clock-skew bug in a vendor library): errors
-    and latency no action changes. The right answer is to escalate to a human."""
+    and latency no action changes. The right answer is to escalate to a human.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> t = {"root": "api", "fault_class": "unknown",
+    ...      "fixed_by": []}
+    >>> f = Novel(service="api", at=0, expect=t)
+    >>> f.effect(w, 1.0).error_class, f.remedies
+    ('clock_skew', frozenset())
+    """
 
     fault: Literal["novel"] = "novel"
     error_rate: _Share = 0.2
@@ -275,7 +368,16 @@ class Novel(Fault):
 
 
 class PlannedChange(TimelineItem):
-    """A change that breaks nothing: a red herring (a harmless deploy just before a failure)."""
+    """A change that breaks nothing: a red herring (a harmless deploy just before a failure).
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {"cache": True}}), start=0.0, id_prefix="d")
+    >>> c = PlannedChange(change="deploy", service="api", at=30, version="1.0.1")
+    >>> [e.summary for e in c.begin(w, 30.0)], w.defects
+    (['deploy api 1.0.0 -> 1.0.1'], {})
+    """
 
     change: Literal["deploy", "config", "feature_flag", "maintenance"]
     version: Annotated[str, Field(min_length=1, max_length=64)] | None = None

@@ -29,7 +29,13 @@ _MAX_RHO = 0.98
 
 @dataclass(frozen=True)
 class Effect:
-    """What an active fault adds to one service (faults that are not a change of state)."""
+    """What an active fault adds to one service (faults that are not a change of state).
+
+    Examples
+    --------
+    >>> Effect(load_factor=3.0).error_rate
+    0.0
+    """
 
     load_factor: float = 1.0
     error_rate: float = 0.0
@@ -68,7 +74,19 @@ class InstanceReading:
 
 @dataclass
 class Reading:
-    """One service at one moment, before measurement noise."""
+    """One service at one moment, before measurement noise.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"web": {"entry_rps": 40, "depends_on": ["db"]}, "db": {}}),
+    ...           start=0.0, id_prefix="d")
+    >>> r = evaluate(w, {}, {"web": 40.0}, 0.0)
+    >>> r["db"].request_rate, [e.callee for e in r["web"].edges]
+    (40.0, ['db'])
+    >>> r["web"].latency_p50_ms > r["db"].latency_p50_ms
+    True
+    """
 
     service: str
     request_rate: float = 0.0

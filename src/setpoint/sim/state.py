@@ -38,7 +38,13 @@ class Defect:
 
 @dataclass(frozen=True)
 class Leak:
-    """Memory an instance gains per second between ``since`` and ``until``."""
+    """Memory an instance gains per second between ``since`` and ``until``.
+
+    Examples
+    --------
+    >>> Leak(2.0, since=100.0).leaked(started_at=150.0, t=200.0)
+    100.0
+    """
 
     mb_per_s: float
     since: float

@@ -69,7 +69,7 @@ def plan_undo(world: World, verb: str, target: str, captured: Mapping[str, Any],
     v, s, problem = resolve(world, verb, target)
     if problem or v is None or s is None:
         return fail(verb, target, t, problem)
-    if v in IRREVERSIBLE:
+    if v in IRREVERSIBLE or v not in _UNDOERS:
         return fail(verb, target, t, f"{v} has no inverse: nothing can be restored")
     model, planner = _UNDOERS[v]
     try:
