@@ -174,8 +174,8 @@ class Fleet:
         """Each fault, its declared truth and whether it hurts now. For scoring, never for
         the loop under test."""
         out = []
-        for k, (fid, f) in enumerate(self._faults()):
-            begun = k in self._begun or self._now >= f.onset(self._world)
+        for k, fid, f in self._faults():
+            begun = k in self._begun
             r = self._readings.get(f.service)
             out.append(
                 {
@@ -191,9 +191,10 @@ class Fleet:
         return out
 
     # -- internals -------------------------------------------------------------------------
-    def _faults(self) -> list[tuple[str, Fault]]:
+    def _faults(self) -> list[tuple[int, str, Fault]]:
+        """``(timeline index, id, fault)`` of every fault."""
         faults = [(k, i) for k, i in enumerate(self.timeline) if isinstance(i, Fault)]
-        return [(f.id or f"{f.fault}-{k}", f) for k, f in faults]
+        return [(k, f.id or f"{f.fault}-{k}", f) for k, f in faults]
 
     def _push(
         self, t: float, prio: int, fn: Callable[[float], Sequence[Event]], tag: str | None = None

@@ -178,7 +178,7 @@ class FleetRunner:
         producer = self._connect()
         now = self.clock.now()
         with self._lock:
-            events = self.fleet.step(min(now, self.end))
+            events = self.fleet.step(min(now, self.end) if self.stop_at_end else now)
         for e in events:
             self._produce(producer, e)
         producer.poll(0)

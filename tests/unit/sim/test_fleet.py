@@ -90,3 +90,17 @@ def test_failures_propagate_from_callee_to_caller_attenuated() -> None:
     assert 0.29 < err["db"] < 0.32
     assert 0.8 * err["db"] - 0.01 < err["api"] < 0.8 * err["db"] + 0.01
     assert 0.5 * err["api"] - 0.01 < err["web"] < 0.5 * err["api"] + 0.01
+
+
+def test_ground_truth_follows_the_timeline(scenario: Callable[[str], Scenario]) -> None:
+    fleet = scenario("red-herring-deploy").build(seed=1)
+    fleet.step(fleet.start + 700.0)
+    (truth,) = fleet.ground_truth()
+    assert (truth["id"], truth["begun"], truth["symptomatic"]) == (
+        "expired_credential-1",
+        False,
+        False,
+    )
+    fleet.step(fleet.start + 760.0)
+    assert fleet.ground_truth()[0]["begun"]
+    assert fleet.ground_truth()[0]["symptomatic"]
