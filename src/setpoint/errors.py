@@ -6,7 +6,8 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     SetpointError                       setpoint
     ├── ConfigError                     config          settings, policy or topology files
     │   ├── PolicyFileError             config.policy   names file, line and field
-    │   └── TopologyFileError           config.topology names file, line and field
+    │   ├── TopologyFileError           config.topology names file, line and field
+    │   └── ScenarioFileError           config.scenario names file, line and field
     ├── InputError                      input           bad input; never crashes a worker
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
@@ -81,6 +82,10 @@ class PolicyFileError(_FileLocatedError):
 
 class TopologyFileError(_FileLocatedError):
     code = "config.topology"
+
+
+class ScenarioFileError(_FileLocatedError):
+    code = "config.scenario"
 
 
 class InputError(SetpointError):

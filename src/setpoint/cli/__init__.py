@@ -14,6 +14,7 @@ from setpoint.errors import SetpointError
 _COMMAND_MODULES = (
     "setpoint.cli.run",
     "setpoint.cli.demo",
+    "setpoint.cli.fleet",
     "setpoint.cli.approvals_cmd",
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
