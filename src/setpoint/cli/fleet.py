@@ -20,6 +20,13 @@ def register(sub: Any) -> None:
         "--keep-running", action="store_true", help="do not stop at the end of the scenario"
     )
     r.add_argument(
+        "--fast-forward",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="play the first S simulated seconds at once, as history, then run live",
+    )
+    r.add_argument(
         "--no-create-topics", action="store_true", help="do not create missing telemetry topics"
     )
     r.set_defaults(func=_run)
@@ -40,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"fleet: created topic {name}")
     runner = FleetRunner(
         settings, scenario, args.seed, args.speed,
-        stop_at_end=not args.keep_running, observer=_say,
+        stop_at_end=not args.keep_running, observer=_say, fast_forward_s=args.fast_forward,
     )  # fmt: skip
     speed = runner.clock.speed
     minutes = scenario.duration_s / 60.0

@@ -142,7 +142,7 @@ def _row(inc: str, evs: list[LedgerEvent], truth: list[dict[str, Any]]) -> list[
     ttr = f"{recovered.ts.timestamp() - onset:.0f}s" if (onset and recovered) else "-"
     right = _correct(fault, acts, outcome) if fault else "?"
     truth_text = f"{fault['fault_class']} on {fault['root']}" if fault else "?"
-    return [inc[-6:], truth_text, hyp, verbs, outcome, right, ttd, ttr]
+    return [inc, truth_text, hyp, verbs, outcome, right, ttd, ttr]
 
 
 def _first(evs: list[LedgerEvent], kind: str) -> LedgerEvent | None:

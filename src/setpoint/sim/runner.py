@@ -91,6 +91,9 @@ class FleetRunner:
         Return from :meth:`run` once the scenario's duration has passed.
     observer
         Called with a line for each notable thing (changes, actions); ``None``: silent.
+    fast_forward_s
+        Play the scenario's first seconds at once, as history, then run live: the fleet has been
+        running for that long when the loop starts watching it (its detectors have learned).
 
     Examples
     --------
@@ -112,6 +115,7 @@ class FleetRunner:
         tick_s: float = 0.2,
         stop_at_end: bool = True,
         observer: Callable[[str], None] | None = None,
+        fast_forward_s: float = 0.0,
     ) -> None:
         self.settings = settings
         self.scenario = scenario
@@ -120,8 +124,10 @@ class FleetRunner:
         self.tick_s = tick_s
         self.stop_at_end = stop_at_end
         self.observer = observer
+        self.fast_forward_s = fast_forward_s
         self.clock = WallClock(speed if speed is not None else settings.clock_speed)
-        self.fleet = scenario.build(seed, start=self.clock.now(), id_prefix=uuid.uuid4().hex[:8])
+        start = self.clock.now() - fast_forward_s
+        self.fleet = scenario.build(seed, start=start, id_prefix=uuid.uuid4().hex[:8])
         self.end = self.fleet.start + scenario.duration_s
         self._lock = threading.Lock()
         self._stopping = threading.Event()
