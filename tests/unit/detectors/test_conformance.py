@@ -51,7 +51,15 @@ def factory(request: pytest.FixtureRequest) -> Callable[[], Detector]:
 
 
 def test_registry_holds_the_family() -> None:
-    assert {"ensemble", "ewma_z", "seasonal_z", "level_shift", "flatline"} <= set(NAMES)
+    assert {
+        "context_ensemble",
+        "transition",
+        "ensemble",
+        "ewma_z",
+        "seasonal_z",
+        "level_shift",
+        "flatline",
+    } <= set(NAMES)
 
 
 def test_clone_is_fresh_with_same_params(factory: Callable[[], Detector]) -> None:
