@@ -8,6 +8,7 @@ only that row and the rows before it; per-series state is bounded.
 
 from setpoint.detectors.alerting import Alerter
 from setpoint.detectors.base import Detector, make, register, registered, squash
+from setpoint.detectors.context_ensemble import ContextEnsemble
 from setpoint.detectors.counter_rate import CounterRate
 from setpoint.detectors.ensemble import Ensemble
 from setpoint.detectors.ewma_z import EwmaZ
@@ -18,9 +19,11 @@ from setpoint.detectors.monitor import DetectionConfig, SeriesMonitor
 from setpoint.detectors.quantile_z import QuantileZ
 from setpoint.detectors.seasonal_z import SeasonalZ
 from setpoint.detectors.stage import DetectionStage
+from setpoint.detectors.transition import TransitionSurprise
 
 __all__ = [
     "Alerter",
+    "ContextEnsemble",
     "CounterRate",
     "DetectionConfig",
     "DetectionStage",
@@ -33,6 +36,7 @@ __all__ = [
     "QuantileZ",
     "SeasonalZ",
     "SeriesMonitor",
+    "TransitionSurprise",
     "make",
     "register",
     "registered",

@@ -1,4 +1,4 @@
-"""The default detector: level, daily profile and sustained shift, each judged against its own past.
+"""Level, daily profile and sustained shift, each judged against its own past (the default's core).
 
 Three views of one series, all robust and O(1):
 

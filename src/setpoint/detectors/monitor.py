@@ -19,17 +19,17 @@ class DetectionConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    detector: str = "ensemble"
+    detector: str = "context_ensemble"
     detector_params: dict[str, Any] = {}
     threshold: float = 0.6
     """Lowest score of an abnormal sample (the alerter raises it for series that run high)."""
-    page: float = 0.67
+    page: float = 0.6
     """A sample scoring this high fires at once; below it, ``min_duration`` samples must agree."""
     clear: float = 0.9
     """A firing series is still abnormal above ``clear`` times its threshold (hysteresis)."""
     spread: float = 6.0
     """The threshold is at least this many standard deviations above the series' usual scores."""
-    hold: float = 6.0
+    hold: float = 12.0
     """A firing series stays firing while its value is this many robust scales from normal."""
     evidence_threshold: float = 0.6
     """Other series of a firing service scoring above this are attached as evidence."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from setpoint.detectors import Detector, make, registered
+from setpoint.detectors import DetectionConfig, Detector, make, registered
 
 NAMES = sorted(registered())
 STEP = 300.0  # five-minute samples: the profile-based detectors see a day every 288 values
@@ -51,7 +51,15 @@ def factory(request: pytest.FixtureRequest) -> Callable[[], Detector]:
 
 
 def test_registry_holds_the_family() -> None:
-    assert {"ensemble", "ewma_z", "seasonal_z", "level_shift", "flatline"} <= set(NAMES)
+    assert {
+        "context_ensemble",
+        "transition",
+        "ensemble",
+        "ewma_z",
+        "seasonal_z",
+        "level_shift",
+        "flatline",
+    } <= set(NAMES)
 
 
 def test_clone_is_fresh_with_same_params(factory: Callable[[], Detector]) -> None:
@@ -117,6 +125,12 @@ def test_survives_time_going_backwards_and_repeating(factory: Callable[[], Detec
 
 
 def test_default_detector_state_is_small() -> None:
+    d = DetectionConfig().new_detector()
+    run(d, spiky(5000))
+    assert state_bytes(d) <= 2048
+
+
+def test_ensemble_state_is_small() -> None:
     d = make("ensemble")
     run(d, spiky(5000))
     assert state_bytes(d) <= 2048
@@ -130,3 +144,26 @@ def test_ensemble_ranks_a_novel_spike_above_the_usual_ones() -> None:
     usual = max(s for i, s in enumerate(scores[2100:2900], 2100) if i % 97)
     big = d.score_one(rows[-1][1] + 1000.0, rows[-1][0] + STEP)
     assert big > 0.8 > 0.6 > usual
+
+
+def test_transition_surprise_flags_an_ordinary_value_reached_the_wrong_way() -> None:
+    d = make("transition")
+    for i in range(2000):
+        d.update(float(i % 10), 60.0 * i)  # a saw-tooth: up one step at a time, then back to 0
+    # 5.0 is a value the series visits every ten samples, but never straight after 9.0.
+    assert d.score_one(0.0) < 0.3 < 0.7 < d.score_one(5.0)
+
+
+def test_default_rests_after_an_onset_but_keeps_the_deviation() -> None:
+    d = DetectionConfig().new_detector()
+    rng = random.Random(5)
+    t = 1_700_000_000.0
+    for i in range(2000):
+        d.update(50.0 + 5.0 * math.sin(i / 20.0) + rng.gauss(0.0, 1.0), t + STEP * i)
+    t += STEP * 2000
+    onset, after = d.update(500.0, t), d.update(500.0, t + STEP)
+    deviation = d.deviation(500.0, t + 2 * STEP)
+    # The onset scores high; its aftermath rests at 0, but the value is still far from normal,
+    # which is what keeps an alert on a persisting degradation up (the alerter's hold).
+    assert onset > 0.8 and after == 0.0
+    assert deviation is not None and deviation > 10.0
