@@ -1,0 +1,77 @@
+"""The diagnose stage's hyper-parameters: one frozen object, the same for every deployment and
+every benchmark (there is no per-dataset switch)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from setpoint.causal.metrics import MetricKind
+
+__all__ = ["DiagnosisConfig"]
+
+
+class DiagnosisConfig(BaseModel):
+    """Everything the diagnose stage can be tuned with (event-time seconds, hops, weights).
+
+    Examples
+    --------
+    >>> DiagnosisConfig().method, DiagnosisConfig(method="pagerank").method
+    ('causal', 'pagerank')
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: Literal["causal", "pagerank", "anomaly"] = "causal"
+    """``causal``: anomaly strength, explained away along the graph, plus the anomalies each
+    node explains, changes, traces and logs. ``pagerank``: personalised PageRank over the same
+    evidence. ``anomaly``: each node's own anomaly only (the graph ignored)."""
+
+    # -- incidents -------------------------------------------------------------------------
+    join_window_s: float = 600.0
+    """An anomaly joins an open incident when its onset is this close to the incident's."""
+    max_hops: int = 3
+    """...and when it is this close to one of the incident's services in the graph."""
+    quiet_close_s: float = 1800.0
+    """An incident with no firing anomaly and no news for this long is closed."""
+    rediagnose_s: float = 30.0
+    """Evidence arriving for an open incident re-ranks it at most this often."""
+    memory_s: float = 6 * 3600.0
+    """Series values and changes older than this are forgotten."""
+
+    # -- evidence --------------------------------------------------------------------------
+    kind_weights: dict[MetricKind, float] = Field(default_factory=dict)
+    """Weight of each metric kind in a node's own anomaly (missing kinds weigh 1.0)."""
+    host_weight: float = 0.5
+    """Weight of host-level metrics in the service's own anomaly (they describe the host)."""
+    change_lookback_s: float = 3600.0
+    """Changes up to this long before an onset are suspects."""
+    change_grace_s: float = 120.0
+    """...and up to this long after it (clocks and pipelines are not exact)."""
+    change_decay_s: float = 900.0
+    """A change's weight halves every ``change_decay_s`` before the onset."""
+    log_baseline_s: float = 1800.0
+    """Error logs this long before the onset set the expected error-log rate."""
+
+    # -- ranking ---------------------------------------------------------------------------
+    explain_depth: int = 3
+    """How deep a node's dependencies are searched for what explains its symptoms."""
+    explained_weight: float = 0.5
+    """How much of its own anomaly a node loses when its dependencies explain it."""
+    support_weight: float = 0.5
+    """Weight of the anomalies of its dependants that a node explains."""
+    edge_weight: float = 0.3
+    """Weight of what callers see of a node (client-side metrics, trace error/latency shifts)."""
+    change_weight: float = 2.0
+    """Score of a change right at the onset (it decays with distance)."""
+    new_dependency_weight: float = 0.5
+    """Weight of a dependency that appeared at the onset (evidence against the caller)."""
+    onset_weight: float = 0.0
+    """Bonus of the nodes whose signals changed first (see the README for its measurement)."""
+    pagerank_alpha: float = 0.85
+
+    # -- knowing when it does not know -----------------------------------------------------
+    novel_below: float = 0.3
+    """Confidence under which an incident is novel and escalates."""
+    max_hypotheses: int = 10

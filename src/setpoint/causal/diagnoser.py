@@ -1,0 +1,262 @@
+"""The diagnose stage's logic: anomalies in, incidents (with ranked hypotheses) out.
+
+The stream agent hands it every value the stage consumes (anomalies, health summaries, changes,
+spans, logs) and sends the incidents it returns. Related anomalies (close in the graph and in
+time) share one incident and one id; each new member or piece of evidence publishes a new
+revision; when every member has recovered the incident closes. Time is the event time of the
+values, never the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from setpoint.causal.config import DiagnosisConfig
+from setpoint.causal.evidence import ChangeLog, LogBook, change_time, collect
+from setpoint.causal.graph import DependencyGraph
+from setpoint.causal.incidents import IncidentState, Member, confidence, hypotheses
+from setpoint.causal.ranking import NodeScore, rank
+from setpoint.causal.series import SeriesStore
+from setpoint.clock import to_datetime
+from setpoint.schemas import (
+    Anomaly,
+    ChangeEvent,
+    Incident,
+    IncidentStatus,
+    LogEvent,
+    ServiceHealth,
+    TraceSpan,
+    new_id,
+)
+
+__all__ = ["Diagnoser"]
+
+_MAX_SCOPE = 5000
+
+
+class Diagnoser:
+    """Groups anomalies into incidents and ranks their root causes.
+
+    Parameters
+    ----------
+    graph
+        The dependency graph (declared topology; spans extend it as they arrive).
+    config
+        The stage's hyper-parameters.
+    store
+        Where series values are kept (a fresh :class:`SeriesStore` by default).
+
+    Examples
+    --------
+    >>> from setpoint.clock import to_datetime
+    >>> from setpoint.schemas import AnomalousSignal
+    >>> g = DependencyGraph.from_edges([("web", "api")])
+    >>> diag = Diagnoser(g)
+    >>> for t in range(40):
+    ...     for svc, slow in (("web", 600.0), ("api", 560.0)):
+    ...         v = 100.0 + t % 5 if t < 35 else slow
+    ...         diag.on_health(ServiceHealth(service=svc, ts=to_datetime(t), anomalous=t >= 35,
+    ...                                      slis={"latency_ms": v}))
+    >>> def anomaly(svc):
+    ...     sig = AnomalousSignal(name="latency_ms", value=600.0, baseline=100.0, score=0.99,
+    ...                           direction="up", onset=to_datetime(35))
+    ...     return Anomaly(anomaly_id=f"a-{svc}", service=svc, ts=to_datetime(39),
+    ...                    onset=to_datetime(35), score=0.99, signals=[sig])
+    >>> first = diag.on_anomaly(anomaly("web"))[0]
+    >>> second = diag.on_anomaly(anomaly("api"))[0]
+    >>> second.incident_id == first.incident_id, second.revision, second.hypotheses[0].service
+    (True, 1, 'api')
+    """
+
+    def __init__(
+        self,
+        graph: DependencyGraph | None = None,
+        config: DiagnosisConfig | None = None,
+        store: SeriesStore | None = None,
+    ) -> None:
+        self.graph = graph if graph is not None else DependencyGraph()
+        self.config = config or DiagnosisConfig()
+        self.store = store if store is not None else SeriesStore()
+        self._logs = LogBook()
+        self._changes = ChangeLog()
+        self._incidents: dict[str, IncidentState] = {}
+        self._by_anomaly: dict[str, str] = {}
+        self._now = 0.0
+
+    # -- input -----------------------------------------------------------------------------
+    def on_health(self, health: ServiceHealth) -> None:
+        """A detect stage health summary: the values of every series of one service."""
+        self.store.on_health(health)
+        self._news(health.service, health.ts.timestamp())
+
+    def on_span(self, span: TraceSpan) -> None:
+        """A trace span: learns (and refreshes) the caller → callee edge."""
+        self.graph.observe_span(span)
+        self._news(span.callee, span.ts.timestamp())
+
+    def on_log(self, log: LogEvent) -> None:
+        self._logs.on_log(log)
+        self._news(log.service, log.ts.timestamp())
+
+    def on_change(self, change: ChangeEvent) -> list[Incident]:
+        """A deploy, config change or expiry: re-ranks the open incidents it may explain."""
+        self._changes.on_change(change)
+        t = change.ts.timestamp()
+        self._now = max(self._now, t)
+        out = []
+        for st in self._open():
+            near = st.onset - self.config.change_lookback_s <= change_time(change)
+            if near and change.service in self._scope(st):
+                out.append(self._publish(st, IncidentStatus.UPDATED))
+        return out
+
+    def on_anomaly(self, anomaly: Anomaly) -> list[Incident]:
+        """A detect stage anomaly: opens, extends or closes an incident."""
+        self.store.on_anomaly(anomaly)
+        self._now = max(self._now, anomaly.ts.timestamp())
+        iid = self._by_anomaly.get(anomaly.anomaly_id)
+        if anomaly.status == "resolved":
+            return self._resolve(iid, anomaly) if iid else []
+        if anomaly.suppressed:
+            return []
+        if iid is not None:
+            st = self._incidents[iid]
+            st.members[anomaly.anomaly_id].firing = True
+            return [self._publish(st, IncidentStatus.UPDATED)]
+        return [self._join(anomaly)]
+
+    def open_incident(
+        self, onset: float, now: float, services: Iterable[str] = (), reason: str = ""
+    ) -> Incident:
+        """Open an incident from outside detection (an SLO alert, a page, a known onset).
+
+        Without ``services`` every node known to the graph or the series store is in scope.
+        """
+        self._now = max(self._now, now)
+        reported = set(services)
+        first = next(iter(sorted(reported)), "")
+        st = IncidentState(
+            incident_id=new_id("inc"),
+            domain=self.graph.domain_of(first) if first else "default",
+            opened_at=now,
+            onset=onset,
+            reported=reported,
+            whole_graph=not reported,
+            last_news=now,
+        )
+        self._incidents[st.incident_id] = st
+        return self._publish(st, IncidentStatus.OPEN, summary_prefix=reason)
+
+    def tick(self, now: float) -> list[Incident]:
+        """Periodic work at event time ``now``: re-rank incidents with new evidence (at most
+        every ``rediagnose_s``), close the quiet ones, forget old state."""
+        self._now = max(self._now, now)
+        out: list[Incident] = []
+        for st in self._open():
+            quiet = not st.firing() and now - st.last_news >= self.config.quiet_close_s
+            if quiet:
+                out.append(self._publish(st, IncidentStatus.RECOVERED))
+            elif st.dirty and now - st.last_diagnosed >= self.config.rediagnose_s:
+                out.append(self._publish(st, IncidentStatus.UPDATED))
+        self.graph.expire(now)
+        self._forget(now)
+        return out
+
+    # -- queries ---------------------------------------------------------------------------
+    def incidents(self) -> list[str]:
+        """Ids of the incidents held (open ones and recently closed ones)."""
+        return list(self._incidents)
+
+    def ranking(self, incident_id: str) -> list[NodeScore]:
+        """The full ranking behind an incident's latest revision, best first."""
+        return list(self._incidents[incident_id].ranking)
+
+    # -- internals -------------------------------------------------------------------------
+    def _open(self) -> list[IncidentState]:
+        return [st for st in self._incidents.values() if not st.closed]
+
+    def _news(self, service: str, t: float) -> None:
+        self._now = max(self._now, t)
+        for st in self._open():
+            if st.whole_graph or service in st.services():
+                st.dirty = True
+                st.last_news = max(st.last_news, t)
+
+    def _join(self, anomaly: Anomaly) -> Incident:
+        onset = anomaly.onset.timestamp()
+        member = Member(anomaly.anomaly_id, anomaly.service, onset)
+        for st in sorted(self._open(), key=lambda s: s.opened_at):
+            if st.related(anomaly.service, onset, self.graph, self.config):
+                st.members[anomaly.anomaly_id] = member
+                st.onset = min(st.onset, onset)
+                self._by_anomaly[anomaly.anomaly_id] = st.incident_id
+                return self._publish(st, IncidentStatus.UPDATED)
+        domain = (
+            self.graph.domain_of(anomaly.service)
+            if anomaly.service in self.graph
+            else anomaly.domain
+        )
+        st = IncidentState(new_id("inc"), domain, self._now, onset, {anomaly.anomaly_id: member})
+        self._incidents[st.incident_id] = st
+        self._by_anomaly[anomaly.anomaly_id] = st.incident_id
+        return self._publish(st, IncidentStatus.OPEN)
+
+    def _resolve(self, iid: str, anomaly: Anomaly) -> list[Incident]:
+        st = self._incidents[iid]
+        if st.closed:
+            return []
+        st.members[anomaly.anomaly_id].firing = False
+        status = IncidentStatus.UPDATED if st.firing() else IncidentStatus.RECOVERED
+        return [self._publish(st, status)]
+
+    def _scope(self, st: IncidentState) -> set[str]:
+        if st.whole_graph:
+            return set(self.graph.nodes()) | set(self.store.services())
+        scope = set(st.services())
+        for svc in list(scope):
+            scope.update(self.graph.descendants(svc, self.config.explain_depth))
+            if len(scope) > _MAX_SCOPE:
+                break
+        return scope
+
+    def _publish(
+        self, st: IncidentState, status: IncidentStatus, summary_prefix: str = ""
+    ) -> Incident:
+        now = max(self._now, st.opened_at)
+        evidence = collect(
+            self._scope(st), st.onset, now, (self.store, self._logs, self._changes),
+            self.graph, self.config,
+        )  # fmt: skip
+        st.ranking = rank(evidence, self.graph, self.config, st.onset)
+        hyps = hypotheses(st.ranking, evidence, self.graph, self.config)
+        conf, novel = confidence(hyps, self.config)
+        st.revision += 1
+        st.status = status
+        st.dirty = False
+        st.last_diagnosed = now
+        st.last_news = max(st.last_news, now)
+        top = f"{hyps[0].service}: {hyps[0].fault_class.value}" if hyps else "no candidate"
+        summary = f"{summary_prefix + ': ' if summary_prefix else ''}{top}, confidence {conf:.2f}"
+        return Incident(
+            incident_id=st.incident_id,
+            domain=st.domain,
+            status=status,
+            revision=st.revision,
+            opened_at=to_datetime(st.opened_at),
+            ts=to_datetime(now),
+            services=sorted(st.services())[:1024],
+            anomaly_ids=list(st.members)[:4096],
+            hypotheses=hyps,
+            confidence=conf,
+            novel=novel,
+            summary=(summary + (" (novel: escalate)" if novel else ""))[:1024],
+        )
+
+    def _forget(self, now: float) -> None:
+        horizon = now - 4 * self.config.quiet_close_s
+        for iid in [i for i, st in self._incidents.items() if st.closed and st.last_news < horizon]:
+            st = self._incidents.pop(iid)
+            for aid in st.members:
+                self._by_anomaly.pop(aid, None)
+        self._changes.forget_before(now)
+        self.store.forget_before(now - self.config.memory_s)

@@ -1,0 +1,189 @@
+"""From a ranked candidate to a hypothesis: which fault class it is, the evidence for and against
+it (with provenance), and the verbs that would address it."""
+
+from __future__ import annotations
+
+import re
+
+from setpoint.causal.evidence import NodeEvidence, Signal
+from setpoint.causal.graph import DependencyGraph
+from setpoint.causal.metrics import MetricKind
+from setpoint.causal.ranking import NodeScore
+from setpoint.clock import to_datetime
+from setpoint.schemas import ChangeEvent, ChangeType, Evidence, EvidenceKind, FaultClass, Verb
+
+__all__ = ["ACTIONS", "evidence_against", "evidence_for", "fault_class", "score_to_unit"]
+
+ACTIONS: dict[FaultClass, tuple[Verb, ...]] = {
+    FaultClass.BAD_DEPLOY: (Verb.ROLLBACK_DEPLOY,),
+    # A config change rolls back through the same path as a deploy (GitOps revert).
+    FaultClass.BAD_CONFIG: (Verb.ROLLBACK_DEPLOY,),
+    FaultClass.MEMORY_LEAK: (Verb.RESTART,),
+    FaultClass.SATURATION: (Verb.SCALE,),
+    FaultClass.POISONED_CACHE: (Verb.FLUSH_CACHE,),
+    FaultClass.EXPIRED_CERTIFICATE: (Verb.RENEW_CERTIFICATE,),
+    FaultClass.EXPIRED_CREDENTIAL: (Verb.ROTATE_CREDENTIAL,),
+    FaultClass.DEPENDENCY_OUTAGE: (Verb.SHIFT_TRAFFIC,),
+    FaultClass.UNKNOWN: (Verb.ESCALATE,),
+}
+"""The verbs that address each fault class (``unknown`` always escalates)."""
+
+_CHANGE_CLASS = {
+    ChangeType.DEPLOY: FaultClass.BAD_DEPLOY,
+    ChangeType.ROLLBACK: FaultClass.BAD_DEPLOY,
+    ChangeType.FEATURE_FLAG: FaultClass.BAD_DEPLOY,
+    ChangeType.CONFIG: FaultClass.BAD_CONFIG,
+    ChangeType.CERTIFICATE_EXPIRY: FaultClass.EXPIRED_CERTIFICATE,
+    ChangeType.CREDENTIAL_EXPIRY: FaultClass.EXPIRED_CREDENTIAL,
+}
+_LOG_CLASS: tuple[tuple[FaultClass, re.Pattern[str]], ...] = (
+    (FaultClass.EXPIRED_CERTIFICATE, re.compile(r"tls|ssl|cert|x509|handshake")),
+    (FaultClass.EXPIRED_CREDENTIAL, re.compile(r"auth|credential|401|403|permission|token|denied")),
+    (FaultClass.POISONED_CACHE, re.compile(r"cache|stale|poison|corrupt")),
+    (FaultClass.MEMORY_LEAK, re.compile(r"oom|out.?of.?memory|heap")),
+)
+_INFRA_OUTAGE = {"database", "queue", "external"}
+
+
+def score_to_unit(score: float) -> float:
+    """Map a ranking score (0 to unbounded) into [0, 1): 2.0, a clear anomaly, maps to 0.5."""
+    return max(0.0, score) / (max(0.0, score) + 2.0)
+
+
+def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> FaultClass:
+    """The fault class the evidence of a candidate points at (``unknown`` when nothing fits).
+
+    Changes decide first (a deploy right before the onset is the usual suspect), then the error
+    classes of the log burst, then what the node is and which of its signals moved.
+    """
+    if s.change_ref is not None and s.change_ref.change_type in _CHANGE_CLASS:
+        return _CHANGE_CLASS[s.change_ref.change_type]
+    for cls, _ in ev.logs.classes if ev.logs and ev.logs.z > 3.0 else ():
+        hit = next((fc for fc, pat in _LOG_CLASS if pat.search(cls.lower())), None)
+        if hit is not None:
+            return hit
+    kinds = {sig.traits.kind for sig in _strong(ev.signals)}
+    node_kind = graph.kind(s.node)
+    if node_kind == "cache" and kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}:
+        return FaultClass.POISONED_CACHE
+    if node_kind in _INFRA_OUTAGE and (kinds or s.edge > 0):
+        return FaultClass.DEPENDENCY_OUTAGE
+    top = _strong(ev.signals)[:3]
+    if any(sig.traits.kind is MetricKind.MEMORY and sig.deviation.delta > 0 for sig in top):
+        return FaultClass.MEMORY_LEAK
+    if any(sig.traits.kind is MetricKind.CPU for sig in top):
+        return FaultClass.SATURATION
+    if s.own < 1.0 and s.edge > 1.0:
+        # Its callers see it failing while it looks healthy from inside: it is unreachable.
+        return FaultClass.DEPENDENCY_OUTAGE
+    return FaultClass.UNKNOWN
+
+
+def _strong(signals: list[Signal]) -> list[Signal]:
+    return [sig for sig in signals if sig.badness >= 3.0]
+
+
+def evidence_for(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
+    """What supports the candidate, strongest first, each with where it came from."""
+    out: list[Evidence] = []
+    if s.change_ref is not None:
+        out.append(_change_evidence(s.change_ref, s.change))
+    for sig in ev.signals[:4]:
+        if sig.score > 0:
+            out.append(_signal_evidence(sig))
+    for sig in ev.host[:2]:
+        if sig.score > 0:
+            out.append(_signal_evidence(sig, "host "))
+    if ev.logs is not None and ev.logs.z > 3.0:
+        classes = ", ".join(f"{c} x{n}" for c, n in ev.logs.classes)
+        summary = f"{ev.logs.count} error logs vs {ev.logs.expected:.1f} expected ({classes})"
+        out.append(
+            Evidence(
+                kind=EvidenceKind.LOG_BURST,
+                service=ev.node,
+                summary=summary[:1024],
+                weight=ev.logs.z,
+            )
+        )
+    for shift in ev.edges_in[:4]:
+        summary = (
+            f"calls {shift.caller} -> {shift.callee}: errors {shift.error_rate_before:.0%} -> "
+            f"{shift.error_rate_after:.0%}, latency x{shift.latency_ratio:.1f}"
+        )
+        out.append(
+            Evidence(kind=EvidenceKind.TRACE, service=shift.caller, summary=summary, weight=s.edge)
+        )
+    for dependant, share in sorted(s.explains, key=lambda p: -p[1])[:4]:
+        summary = (
+            f"accounts for {share:.0%} of the symptom shift of {dependant}, which depends on it"
+        )
+        out.append(
+            Evidence(kind=EvidenceKind.TOPOLOGY, service=dependant, summary=summary, weight=share)
+        )
+    if s.new_dependency is not None:
+        summary = f"started calling {s.new_dependency} at the onset"
+        out.append(
+            Evidence(
+                kind=EvidenceKind.TOPOLOGY, service=s.new_dependency, summary=summary, weight=1.0
+            )
+        )
+    if s.first:
+        summary = "among the first services whose signals moved"
+        out.append(Evidence(kind=EvidenceKind.ONSET, service=s.node, summary=summary, weight=1.0))
+    return out[:64]
+
+
+def evidence_against(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
+    """What speaks against the candidate: its symptoms are explained by a dependency, or it
+    shows nothing of its own."""
+    out: list[Evidence] = []
+    if s.explained_by is not None and s.explained > 0.0:
+        summary = (
+            f"{s.explained:.0%} of its symptom shift is accounted for by its dependency "
+            f"{s.explained_by}"
+        )
+        out.append(
+            Evidence(
+                kind=EvidenceKind.TOPOLOGY,
+                service=s.explained_by,
+                summary=summary,
+                weight=s.explained,
+            )
+        )
+    if s.own < 1.0:
+        summary = "its own signals barely moved"
+        out.append(
+            Evidence(kind=EvidenceKind.ANOMALY, service=ev.node, summary=summary, weight=s.own)
+        )
+    return out
+
+
+def _signal_evidence(sig: Signal, prefix: str = "") -> Evidence:
+    d = sig.deviation
+    summary = (
+        f"{prefix}{d.name} {d.z:+.1f} sd ({d.baseline:.4g} -> {d.baseline + d.delta:.4g})"
+        f"{' from a constant baseline' if d.flat else ''}"
+    )
+    return Evidence(
+        kind=EvidenceKind.ANOMALY,
+        service=d.service,
+        summary=summary[:1024],
+        weight=sig.score,
+        ts=to_datetime(d.onset),
+    )
+
+
+def _change_evidence(c: ChangeEvent, weight: float) -> Evidence:
+    what = f"{c.change_type}"
+    if c.version:
+        what += f" {c.previous_version or '?'} -> {c.version}"
+    if c.expires_at is not None:
+        what += f" expiring {c.expires_at.isoformat()}"
+    return Evidence(
+        kind=EvidenceKind.CHANGE,
+        service=c.service,
+        summary=f"{what} ({c.change_id})"[:1024],
+        weight=weight,
+        ts=c.ts,
+        ref=c.change_id,
+    )

@@ -1,0 +1,210 @@
+"""Ranking root-cause candidates: anomaly strength, read along the dependency graph.
+
+A node's score starts from its own anomaly. Anomalies travel from callee to caller, so:
+
+* a caller's latency or availability shift that a dependency's *own* shift accounts for (the
+  dependency moved by as much, in the same unit, the same way) is explained away: the caller is
+  a victim, not a cause;
+* a node earns the anomaly mass of the dependants it explains (the root explains its callers);
+* what callers see of a node (client-side latency, error and latency shifts on their spans)
+  counts for it even when its own metrics look fine (a network delay, a code exception);
+* a change (deploy, config, certificate or credential expiry) on a node near the onset points
+  at it, and so does a dependency that appeared at the onset (it started calling something new).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from setpoint.causal.config import DiagnosisConfig
+from setpoint.causal.evidence import NodeEvidence, Signal, change_time
+from setpoint.causal.graph import DependencyGraph
+from setpoint.causal.metrics import SYMPTOM_KINDS
+from setpoint.causal.series import Deviation
+from setpoint.schemas import ChangeEvent
+
+__all__ = ["NodeScore", "rank"]
+
+
+@dataclass
+class NodeScore:
+    """A candidate root cause and the parts its score is made of (for the evidence list)."""
+
+    node: str
+    score: float = 0.0
+    own: float = 0.0
+    explained: float = 0.0
+    """Fraction of its symptoms a dependency accounts for."""
+    explained_by: str | None = None
+    explains: list[tuple[str, float]] = field(default_factory=list)
+    """Dependants whose symptoms it accounts for, with the fraction."""
+    support: float = 0.0
+    edge: float = 0.0
+    change: float = 0.0
+    change_ref: ChangeEvent | None = None
+    new_dependency: str | None = None
+    first: bool = False
+    """Among the first nodes whose signals moved."""
+
+
+def rank(
+    evidence: Mapping[str, NodeEvidence],
+    graph: DependencyGraph,
+    config: DiagnosisConfig,
+    onset: float,
+) -> list[NodeScore]:
+    """Every node of ``evidence``, most likely root cause first.
+
+    Examples
+    --------
+    A callee whose latency rose by as much as its caller's explains the caller:
+
+    >>> from setpoint.causal.evidence import NodeEvidence, Signal
+    >>> from setpoint.causal.metrics import classify
+    >>> from setpoint.causal.series import Deviation
+    >>> def ev(node, z, delta):
+    ...     d = Deviation(node, "latency_ms", z, delta, 100.0, False, False, 0.0, 30, 3)
+    ...     return NodeEvidence(node, signals=[Signal(d, classify(d.name), math.log1p(z))])
+    >>> g = DependencyGraph.from_edges([("web", "api")])
+    >>> evidence = {"web": ev("web", 40.0, 500.0), "api": ev("api", 12.0, 480.0)}
+    >>> [s.node for s in rank(evidence, g, DiagnosisConfig(), onset=0.0)]
+    ['api', 'web']
+    >>> [s.node for s in rank(evidence, g, DiagnosisConfig(method="anomaly"), onset=0.0)]
+    ['web', 'api']
+    """
+    scores = {n: NodeScore(n, own=ev.own) for n, ev in evidence.items()}
+    if config.method == "pagerank":
+        from setpoint.causal.pagerank import pagerank_scores
+
+        for n, v in pagerank_scores(evidence, graph, config).items():
+            scores[n].score = v
+        return _sorted(scores)
+    if config.method == "anomaly":
+        for s in scores.values():
+            s.score = s.own
+        return _sorted(scores)
+    _explain(evidence, graph, config, scores)
+    for n, ev in evidence.items():
+        s = scores[n]
+        s.edge = _edge(ev, evidence, graph)
+        s.change, s.change_ref = _change(ev.changes, onset, config)
+        s.new_dependency = _new_dependency(n, evidence, graph, onset)
+    _mark_first(evidence, scores)
+    for s in scores.values():
+        s.score = (
+            s.own * (1.0 - config.explained_weight * s.explained)
+            + config.support_weight * s.support
+            + config.edge_weight * s.edge
+            + s.change
+            + (config.new_dependency_weight if s.new_dependency else 0.0)
+            + (config.onset_weight if s.first else 0.0)
+        )
+    return _sorted(scores)
+
+
+def _sorted(scores: Mapping[str, NodeScore]) -> list[NodeScore]:
+    return sorted(scores.values(), key=lambda s: (-s.score, s.node))
+
+
+def _symptoms(ev: NodeEvidence) -> list[Signal]:
+    return [
+        s
+        for s in ev.signals
+        if s.traits.kind in SYMPTOM_KINDS and s.score > 0 and not s.deviation.idle
+    ]
+
+
+def _explain(
+    evidence: Mapping[str, NodeEvidence],
+    graph: DependencyGraph,
+    config: DiagnosisConfig,
+    scores: dict[str, NodeScore],
+) -> None:
+    """Fill ``explained`` (victims) and ``support`` / ``explains`` (culprits)."""
+    index = {(n, s.deviation.name): s.deviation for n, ev in evidence.items() for s in ev.signals}
+    for a, ev in evidence.items():
+        symptoms = _symptoms(ev)
+        total = sum(s.score for s in symptoms)
+        if total <= 0:
+            continue
+        for h in graph.descendants(a, config.explain_depth):
+            if h not in evidence:
+                continue
+            part = sum(s.score * _fraction(s, index.get((h, s.deviation.name))) for s in symptoms)
+            share = part / total
+            if share <= 0:
+                continue
+            scores[h].support += share * scores[a].own
+            scores[h].explains.append((a, share))
+            if share > scores[a].explained:
+                scores[a].explained, scores[a].explained_by = share, h
+
+
+def _fraction(symptom: Signal, dep: Deviation | None) -> float:
+    """How much of a symptom's shift the same series of a dependency accounts for (0 to 1)."""
+    if dep is None or dep.idle:
+        return 0.0
+    bad = symptom.traits.bad or (1 if symptom.deviation.delta >= 0 else -1)
+    mine, theirs = symptom.deviation.delta * bad, dep.delta * bad
+    if mine <= 0 or theirs <= 0:
+        return 0.0
+    return min(1.0, theirs / mine)
+
+
+def _edge(ev: NodeEvidence, evidence: Mapping[str, NodeEvidence], graph: DependencyGraph) -> float:
+    """What callers see of a node: their span shifts towards it, their client-side signals."""
+    traced = max(
+        (
+            math.log1p(10.0 * e.error_increase + 3.0 * max(0.0, e.latency_ratio - 1.0))
+            for e in ev.edges_in
+        ),
+        default=0.0,
+    )
+    client = [
+        max((s.score for s in evidence[p].outbound), default=0.0)
+        for p in graph.callers(ev.node)
+        if p in evidence
+    ]
+    return max(traced, sum(client) / len(client) if client else 0.0)
+
+
+def _change(
+    changes: list[ChangeEvent], onset: float, config: DiagnosisConfig
+) -> tuple[float, ChangeEvent | None]:
+    """The strongest change near the onset: full weight at the onset, halving every decay."""
+    best, ref = 0.0, None
+    for c in changes:
+        age = max(0.0, onset - change_time(c))
+        w = config.change_weight * 0.5 ** (age / config.change_decay_s)
+        if w > best:
+            best, ref = w, c
+    return best, ref
+
+
+def _new_dependency(
+    node: str, evidence: Mapping[str, NodeEvidence], graph: DependencyGraph, onset: float
+) -> str | None:
+    """A callee that was idle before the onset and active after it, or a brand-new edge."""
+    for c in graph.callees(node):
+        ev = evidence.get(c)
+        if ev is not None and ev.idle_before and ev.own > 0:
+            return c
+        first = graph.edge_first_seen(node, c)
+        if first is not None and first >= onset:
+            return c
+    return None
+
+
+def _mark_first(evidence: Mapping[str, NodeEvidence], scores: dict[str, NodeScore]) -> None:
+    onsets: dict[str, float] = defaultdict(float)
+    for n, ev in evidence.items():
+        t = ev.first_onset(min_badness=3.0)
+        if t is not None:
+            onsets[n] = t
+    if onsets:
+        first = min(onsets.values())
+        for n, t in onsets.items():
+            scores[n].first = t <= first
