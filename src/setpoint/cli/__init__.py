@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from setpoint.errors import SetpointError
 
-_COMMAND_MODULES = ("setpoint.cli.schemas_cmd",)
+_COMMAND_MODULES = ("setpoint.cli.schemas_cmd", "setpoint.cli.rca")
 
 
 def build_parser() -> argparse.ArgumentParser:
