@@ -61,8 +61,9 @@ class DiagnosisConfig(BaseModel):
     """How much of its own anomaly a node loses when its dependencies explain it."""
     support_weight: float = 0.5
     """Weight of the anomalies of its dependants that a node explains."""
-    edge_weight: float = 0.3
-    """Weight of what callers see of a node (client-side metrics, trace error/latency shifts)."""
+    edge_weight: float = 1.0
+    """Weight of what callers see of a node (client-side metrics, trace error/latency shifts),
+    relative to its own signals."""
     change_weight: float = 2.0
     """Score of a change right at the onset (it decays with distance)."""
     new_dependency_weight: float = 0.5

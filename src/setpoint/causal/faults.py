@@ -43,6 +43,8 @@ _LOG_CLASS: tuple[tuple[FaultClass, re.Pattern[str]], ...] = (
     (FaultClass.MEMORY_LEAK, re.compile(r"oom|out.?of.?memory|heap")),
 )
 _INFRA_OUTAGE = {"database", "queue", "external"}
+_NOTABLE = 2.0
+"""Deviations (in robust standard deviations) worth listing as evidence."""
 
 
 def score_to_unit(score: float) -> float:
@@ -88,12 +90,10 @@ def evidence_for(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
     out: list[Evidence] = []
     if s.change_ref is not None:
         out.append(_change_evidence(s.change_ref, s.change))
-    for sig in ev.signals[:4]:
-        if sig.score > 0:
-            out.append(_signal_evidence(sig))
-    for sig in ev.host[:2]:
-        if sig.score > 0:
-            out.append(_signal_evidence(sig, "host "))
+    for sig in [sig for sig in ev.signals if sig.badness >= _NOTABLE][:4]:
+        out.append(_signal_evidence(sig))
+    for sig in [sig for sig in ev.host if sig.badness >= _NOTABLE][:2]:
+        out.append(_signal_evidence(sig, "host "))
     if ev.logs is not None and ev.logs.z > 3.0:
         classes = ", ".join(f"{c} x{n}" for c, n in ev.logs.classes)
         summary = f"{ev.logs.count} error logs vs {ev.logs.expected:.1f} expected ({classes})"
@@ -138,10 +138,12 @@ def evidence_against(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
     shows nothing of its own."""
     out: list[Evidence] = []
     if s.explained_by is not None and s.explained > 0.0:
-        summary = (
-            f"{s.explained:.0%} of its symptom shift is accounted for by its dependency "
-            f"{s.explained_by}"
+        by = (
+            "time waiting on its callees (client side)"
+            if s.explained_by == s.node
+            else f"its dependency {s.explained_by}"
         )
+        summary = f"{s.explained:.0%} of its symptom shift is accounted for by {by}"
         out.append(
             Evidence(
                 kind=EvidenceKind.TOPOLOGY,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from setpoint.causal.config import DiagnosisConfig
 from setpoint.causal.evidence import NodeEvidence, Signal, change_time
 from setpoint.causal.graph import DependencyGraph
-from setpoint.causal.metrics import SYMPTOM_KINDS
+from setpoint.causal.metrics import SYMPTOM_KINDS, MetricKind
 from setpoint.causal.series import Deviation
 from setpoint.schemas import ChangeEvent
 
@@ -39,6 +39,7 @@ class NodeScore:
     explained: float = 0.0
     """Fraction of its symptoms a dependency accounts for."""
     explained_by: str | None = None
+    """The dependency that accounts for them (the node itself: its client-side waiting)."""
     explains: list[tuple[str, float]] = field(default_factory=list)
     """Dependants whose symptoms it accounts for, with the fraction."""
     support: float = 0.0
@@ -95,9 +96,10 @@ def rank(
     _mark_first(evidence, scores)
     for s in scores.values():
         s.score = (
-            s.own * (1.0 - config.explained_weight * s.explained)
+            # What callers see of a node is a symptom like its own signals: both are
+            # discounted when its dependencies account for them.
+            (s.own + config.edge_weight * s.edge) * (1.0 - config.explained_weight * s.explained)
             + config.support_weight * s.support
-            + config.edge_weight * s.edge
             + s.change
             + (config.new_dependency_weight if s.new_dependency else 0.0)
             + (config.onset_weight if s.first else 0.0)
@@ -141,6 +143,23 @@ def _explain(
             scores[h].explains.append((a, share))
             if share > scores[a].explained:
                 scores[a].explained, scores[a].explained_by = share, h
+        client = _client_share(symptoms, ev.outbound) / total
+        if client > scores[a].explained:
+            # Explained by itself: by the time it spends waiting on its own callees.
+            scores[a].explained, scores[a].explained_by = client, a
+
+
+def _client_share(symptoms: list[Signal], outbound: list[Signal]) -> float:
+    """How much of a node's latency shift its own client-side latency accounts for: time spent
+    waiting for its callees (which ones, the client-side metric does not say)."""
+    waits = [o.deviation for o in outbound if o.traits.kind is MetricKind.LATENCY]
+    if not waits:
+        return 0.0
+    return sum(
+        s.score * max(_fraction(s, w) for w in waits)
+        for s in symptoms
+        if s.traits.kind is MetricKind.LATENCY
+    )
 
 
 def _fraction(symptom: Signal, dep: Deviation | None) -> float:

@@ -31,7 +31,8 @@ class Deviation:
     Attributes
     ----------
     z
-        The largest robust deviation after the onset, signed (``+`` is up).
+        The robust deviation after the onset that held for ``persistence`` values, signed
+        (``+`` is up).
     delta
         Mean after the onset minus median before it, in the series' own unit.
     baseline
@@ -76,6 +77,10 @@ class SeriesStore:
         Largest deviation credited to a series that was constant (its scale is unknown).
     onset_z
         A value this many deviations away marks the series' own onset.
+    persistence
+        A deviation counts only as far as it held for this many values after the onset (the
+        ``persistence``-th largest one): one spike is not a shift, as in detection's
+        ``min_duration``.
 
     Examples
     --------
@@ -99,6 +104,7 @@ class SeriesStore:
         flat_floor: float = 1e-3,
         flat_cap: float = 10.0,
         onset_z: float = 3.0,
+        persistence: int = 2,
     ) -> None:
         self.max_points = max_points
         self.baseline_points = baseline_points
@@ -107,6 +113,7 @@ class SeriesStore:
         self.flat_floor = flat_floor
         self.flat_cap = flat_cap
         self.onset_z = onset_z
+        self.persistence = persistence
         self._series: dict[str, dict[str, deque[tuple[float, float]]]] = {}
 
     # -- input -----------------------------------------------------------------------------
@@ -190,8 +197,8 @@ class SeriesStore:
         floor = (self.flat_floor if flat else self.spread_floor) * abs(med)
         spread = max(std, float(q75 - q25) / 1.349, mad, floor, 1e-9)
         dev = (after[:, 1] - med) / spread
-        i = int(np.argmax(np.abs(dev)))
-        z = float(dev[i])
+        k = max(1, min(self.persistence, len(dev)))
+        z = float(dev[np.argsort(-np.abs(dev), kind="stable")[k - 1]])
         if flat:
             z = max(-self.flat_cap, min(self.flat_cap, z))
         strong = np.nonzero(np.abs(dev) >= self.onset_z)[0]
