@@ -64,8 +64,11 @@ class DiagnosisConfig(BaseModel):
     edge_weight: float = 1.0
     """Weight of what callers see of a node (client-side metrics, trace error/latency shifts),
     relative to its own signals."""
+    sick_own: float = 1.5
+    """Own anomaly (log1p of robust deviations: 1.5 is about 3.5) of a clearly sick node."""
     change_weight: float = 2.0
-    """Score of a change right at the onset (it decays with distance)."""
+    """Score of a change right at the onset on top of the worst anomaly it could have caused
+    (its node's or a dependant's); it halves every ``change_decay_s`` before the onset."""
     new_dependency_weight: float = 0.5
     """Weight of a dependency that appeared at the onset (evidence against the caller)."""
     onset_weight: float = 0.0

@@ -196,7 +196,22 @@ def collect(
             if (shift := graph.edge_shift(caller, node, onset, now)) is not None
         ]
         out[node] = ev
+    _lend_host_signals(out, graph, config)
     return out
+
+
+def _lend_host_signals(
+    evidence: dict[str, NodeEvidence], graph: DependencyGraph, config: DiagnosisConfig
+) -> None:
+    """A host's evidence is the host-level series its services report (at full weight)."""
+    for node, ev in evidence.items():
+        if graph.kind(node) != "host":
+            continue
+        for dependant in graph.callers(node):
+            lent = evidence[dependant].host if dependant in evidence else []
+            weight = 1.0 / config.host_weight if config.host_weight > 0 else 1.0
+            ev.signals.extend(Signal(s.deviation, s.traits, s.score * weight) for s in lent)
+        ev.signals.sort(key=lambda s: -s.score)
 
 
 def _file(ev: NodeEvidence, dev: Deviation, config: DiagnosisConfig) -> None:

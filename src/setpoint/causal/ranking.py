@@ -88,10 +88,13 @@ def rank(
             s.score = s.own
         return _sorted(scores)
     _explain(evidence, graph, config, scores)
+    _shared_infrastructure(evidence, graph, config, scores)
     for n, ev in evidence.items():
         s = scores[n]
         s.edge = _edge(ev, evidence, graph)
-        s.change, s.change_ref = _change(ev.changes, onset, config)
+        recency, s.change_ref = _change(ev.changes, onset, config)
+        if s.change_ref is not None:
+            s.change = recency * (config.change_weight + _blast(n, evidence, graph, config))
         s.new_dependency = _new_dependency(n, evidence, graph, onset)
     _mark_first(evidence, scores)
     for s in scores.values():
@@ -162,6 +165,29 @@ def _client_share(symptoms: list[Signal], outbound: list[Signal]) -> float:
     )
 
 
+def _shared_infrastructure(
+    evidence: Mapping[str, NodeEvidence],
+    graph: DependencyGraph,
+    config: DiagnosisConfig,
+    scores: dict[str, NodeScore],
+) -> None:
+    """k services on one host (database, cache...) sick at once: one shared cause is likelier
+    than k independent ones, so the node earns ``1 - 1/k`` of each one's anomaly (and, when it
+    shows an anomaly of its own, explains that much of theirs)."""
+    for node in evidence:
+        if graph.kind(node) == "service":
+            continue
+        sick = [d for d in graph.callers(node) if d in scores and scores[d].own >= config.sick_own]
+        if len(sick) < 2:
+            continue
+        share = 1.0 - 1.0 / len(sick)
+        for d in sick:
+            scores[node].support += share * scores[d].own
+            scores[node].explains.append((d, share))
+            if scores[node].own >= config.sick_own and share > scores[d].explained:
+                scores[d].explained, scores[d].explained_by = share, node
+
+
 def _fraction(symptom: Signal, dep: Deviation | None) -> float:
     """How much of a symptom's shift the same series of a dependency accounts for (0 to 1)."""
     if dep is None or dep.idle:
@@ -193,14 +219,26 @@ def _edge(ev: NodeEvidence, evidence: Mapping[str, NodeEvidence], graph: Depende
 def _change(
     changes: list[ChangeEvent], onset: float, config: DiagnosisConfig
 ) -> tuple[float, ChangeEvent | None]:
-    """The strongest change near the onset: full weight at the onset, halving every decay."""
+    """The most recent change before the onset and its recency (1 at the onset, halving every
+    ``change_decay_s`` before it)."""
     best, ref = 0.0, None
     for c in changes:
-        age = max(0.0, onset - change_time(c))
-        w = config.change_weight * 0.5 ** (age / config.change_decay_s)
+        w = 0.5 ** (max(0.0, onset - change_time(c)) / config.change_decay_s)
         if w > best:
             best, ref = w, c
     return best, ref
+
+
+def _blast(
+    node: str, evidence: Mapping[str, NodeEvidence], graph: DependencyGraph, config: DiagnosisConfig
+) -> float:
+    """The worst anomaly a change on ``node`` could have caused: its own or a dependant's.
+
+    A change makes its node the suspect for everything that depends on it, which is why a
+    deploy on a quiet service can outrank the loud caller that pages.
+    """
+    dependants = graph.ancestors(node, config.explain_depth)
+    return max([evidence[node].own, *(evidence[a].own for a in dependants if a in evidence)])
 
 
 def _new_dependency(
