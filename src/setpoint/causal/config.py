@@ -55,7 +55,7 @@ class DiagnosisConfig(BaseModel):
     """Error logs this long before the onset set the expected error-log rate."""
 
     # -- ranking ---------------------------------------------------------------------------
-    explain_depth: int = 3
+    explain_depth: int = 2
     """How deep a node's dependencies are searched for what explains its symptoms."""
     explained_weight: float = 0.5
     """How much of its own anomaly a node loses when its dependencies explain it."""

@@ -12,6 +12,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from setpoint.causal.config import DiagnosisConfig
 from setpoint.causal.graph import DependencyGraph, EdgeShift
@@ -29,8 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(NamedTuple):
     """One deviation, judged: how bad it is for its node (``score``, 0 when it is good news)."""
 
     deviation: Deviation
@@ -181,23 +181,26 @@ def collect(
 ) -> dict[str, NodeEvidence]:
     """The evidence of every node in ``scope`` for an incident that started at ``onset``."""
     store, logs, changes = sources
-    out: dict[str, NodeEvidence] = {}
-    for node in scope:
-        ev = NodeEvidence(node)
-        for dev in store.deviations((node,), onset):
-            _file(ev, dev, config)
+    out = {node: NodeEvidence(node) for node in scope}
+    for dev in store.deviations(out, onset):
+        _file(out[dev.service], dev, config)
+    for node, ev in out.items():
         for group in (ev.signals, ev.outbound, ev.host):
-            group.sort(key=lambda s: -s.score)
+            if len(group) > 1:
+                group.sort(key=_by_score)
         ev.logs = logs.burst(node, onset, now, config.log_baseline_s)
         ev.changes = changes.near(node, onset, config.change_lookback_s, config.change_grace_s)
         ev.edges_in = [
             shift
-            for caller in graph.callers(node)
+            for caller in graph.traced_callers(node)
             if (shift := graph.edge_shift(caller, node, onset, now)) is not None
         ]
-        out[node] = ev
     _lend_host_signals(out, graph, config)
     return out
+
+
+def _by_score(s: Signal) -> float:
+    return -s.score
 
 
 def _lend_host_signals(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
@@ -103,14 +104,15 @@ class DependencyGraph:
         self.bucket_s = bucket_s
         self.max_buckets = max_buckets
         self._g: nx.DiGraph = nx.DiGraph()
+        self._traced_in: dict[str, set[str]] = {}
         self._undirected: nx.Graph | None = None
         self._domains: dict[str, str] | None = None
 
     # -- building --------------------------------------------------------------------------
     @classmethod
-    def from_topology(cls, topology: Topology, **params: float) -> DependencyGraph:
+    def from_topology(cls, topology: Topology, **params: Any) -> DependencyGraph:
         """A graph holding every node and edge a validated topology declares."""
-        g = cls(**params)  # type: ignore[arg-type]
+        g = cls(**params)
         for name, spec in topology.services.items():
             g.add_node(name, spec.kind, spec.domain)
         for name, spec in topology.services.items():
@@ -121,9 +123,9 @@ class DependencyGraph:
         return g
 
     @classmethod
-    def from_edges(cls, edges: Iterable[tuple[str, str]], **params: float) -> DependencyGraph:
+    def from_edges(cls, edges: Iterable[tuple[str, str]], **params: Any) -> DependencyGraph:
         """A graph from declared ``(caller, callee)`` pairs (self-loops are ignored)."""
-        g = cls(**params)  # type: ignore[arg-type]
+        g = cls(**params)
         for caller, callee in edges:
             g.add_edge(caller, callee)
         return g
@@ -173,6 +175,7 @@ class DependencyGraph:
         data = self._g.edges[caller, callee]
         traffic: _Traffic = data["traffic"] or _Traffic()
         data["traffic"] = traffic
+        self._traced_in.setdefault(callee, set()).add(caller)
         start = t - t % self.bucket_s
         if not traffic.buckets or traffic.buckets[-1][0] < start:
             traffic.buckets.append([start, 0.0, 0.0, 0.0])
@@ -193,6 +196,8 @@ class DependencyGraph:
             if not d["declared"] and d["traffic"] and now - d["traffic"].last_seen > self.edge_ttl_s
         ]
         self._g.remove_edges_from(gone)
+        for a, b in gone:
+            self._traced_in[b].discard(a)
         if gone:
             self._changed()
         return gone
@@ -211,6 +216,9 @@ class DependencyGraph:
 
     def edge_shift(self, caller: str, callee: str, onset: float, now: float) -> EdgeShift | None:
         """The edge's calls before ``onset`` against those from ``onset`` to ``now``."""
+        data = self._g.get_edge_data(caller, callee)
+        if not data or data["traffic"] is None:
+            return None
         before = self._totals(caller, callee, float("-inf"), onset)
         after = self._totals(caller, callee, onset, now + self.bucket_s)
         if before[0] == 0 or after[0] == 0:
@@ -219,6 +227,10 @@ class DependencyGraph:
             caller, callee, before[0], after[0], before[1] / before[0], after[1] / after[0],
             before[2] / before[0], after[2] / after[0],
         )  # fmt: skip
+
+    def traced_callers(self, callee: str) -> list[str]:
+        """The callers spans have been seen calling ``callee`` from (edges not yet aged out)."""
+        return sorted(self._traced_in.get(callee, ()))
 
     def edge_first_seen(self, caller: str, callee: str) -> float | None:
         """When a learned edge carried its first call (``None`` for declared-only edges)."""
@@ -268,13 +280,13 @@ class DependencyGraph:
         """Nodes that depend on ``node`` within ``depth`` hops, with their distance."""
         return self._bfs(node, depth, self._g.predecessors)
 
-    def _bfs(self, node: str, depth: int, step: object) -> dict[str, int]:
+    def _bfs(self, node: str, depth: int, step: Callable[[str], Iterable[str]]) -> dict[str, int]:
         if node not in self._g:
             return {}
         seen: dict[str, int] = {node: 0}
         frontier = [node]
         for d in range(1, depth + 1):
-            nxt = [m for n in frontier for m in step(n) if m not in seen]  # type: ignore[operator]
+            nxt = [m for n in frontier for m in step(n) if m not in seen]
             for m in nxt:
                 seen.setdefault(m, d)
             frontier = list(dict.fromkeys(nxt))

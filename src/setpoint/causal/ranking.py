@@ -114,11 +114,15 @@ def _sorted(scores: Mapping[str, NodeScore]) -> list[NodeScore]:
     return sorted(scores.values(), key=lambda s: (-s.score, s.node))
 
 
+_SYMPTOM_MIN = 1.0
+"""A symptom moved at least this many robust deviations the bad way (less is a wobble)."""
+
+
 def _symptoms(ev: NodeEvidence) -> list[Signal]:
     return [
         s
         for s in ev.signals
-        if s.traits.kind in SYMPTOM_KINDS and s.score > 0 and not s.deviation.idle
+        if s.traits.kind in SYMPTOM_KINDS and s.badness >= _SYMPTOM_MIN and not s.deviation.idle
     ]
 
 
