@@ -43,6 +43,8 @@ _LOG_CLASS: tuple[tuple[FaultClass, re.Pattern[str]], ...] = (
     (FaultClass.MEMORY_LEAK, re.compile(r"oom|out.?of.?memory|heap")),
 )
 _INFRA_OUTAGE = {"database", "queue", "external"}
+_MATERIAL = 0.1
+"""Explained fractions worth listing as evidence."""
 _NOTABLE = 2.0
 """Deviations (in robust standard deviations) worth listing as evidence."""
 
@@ -70,10 +72,11 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
         return FaultClass.POISONED_CACHE
     if node_kind in _INFRA_OUTAGE and (kinds or s.edge > 0):
         return FaultClass.DEPENDENCY_OUTAGE
-    top = _strong(ev.signals)[:3]
-    if any(sig.traits.kind is MetricKind.MEMORY and sig.deviation.delta > 0 for sig in top):
+    strong = _strong([*ev.signals, *ev.host])
+    if any(s.traits.kind is MetricKind.MEMORY and s.deviation.delta > 0 for s in strong[:3]):
         return FaultClass.MEMORY_LEAK
-    if any(sig.traits.kind is MetricKind.CPU for sig in top):
+    rising = {s.traits.kind for s in strong if s.deviation.delta > 0}
+    if MetricKind.CPU in rising or {MetricKind.TRAFFIC, MetricKind.LATENCY} <= rising:
         return FaultClass.SATURATION
     if s.own < 1.0 and s.edge > 1.0:
         # Its callers see it failing while it looks healthy from inside: it is unreachable.
@@ -114,6 +117,8 @@ def evidence_for(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
             Evidence(kind=EvidenceKind.TRACE, service=shift.caller, summary=summary, weight=s.edge)
         )
     for dependant, share in sorted(s.explains, key=lambda p: -p[1])[:4]:
+        if share < _MATERIAL:
+            break
         summary = (
             f"accounts for {share:.0%} of the symptom shift of {dependant}, which depends on it"
         )
@@ -137,7 +142,7 @@ def evidence_against(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
     """What speaks against the candidate: its symptoms are explained by a dependency, or it
     shows nothing of its own."""
     out: list[Evidence] = []
-    if s.explained_by is not None and s.explained > 0.0:
+    if s.explained_by is not None and s.explained >= _MATERIAL:
         by = (
             "time waiting on its callees (client side)"
             if s.explained_by == s.node
