@@ -236,12 +236,8 @@ class SeriesStore:
         values = after.tolist()
         med, spread = base.median, base.spread
         dev = [(v - med) / spread for v in values]
-        k = self.persistence
-        z = (
-            dev[0]
-            if len(dev) == 1 or k <= 1
-            else sorted(dev, key=abs, reverse=True)[min(k, len(dev)) - 1]
-        )
+        k = max(1, min(self.persistence, len(dev)))
+        z = max(dev, key=abs) if k == 1 else sorted(dev, key=abs, reverse=True)[k - 1]
         if base.flat:
             z = max(-self.flat_cap, min(self.flat_cap, z))
         oz = self.onset_z

@@ -33,7 +33,7 @@ def test_a_single_spike_is_not_a_shift() -> None:
     assert spike is not None
     assert held is not None
     assert abs(spike.z) < 2 < 50 < held.z
-    once = store_with([*base, 400.0, 100.0], persistence=1).deviation("api", "latency_ms", 30.0)
+    once = store_with([*base, 100.0, 400.0], persistence=1).deviation("api", "latency_ms", 30.0)
     assert once is not None
     assert once.z == pytest.approx(60.0)
 
