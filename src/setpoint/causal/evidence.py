@@ -54,7 +54,16 @@ class LogBurst:
 
 @dataclass
 class NodeEvidence:
-    """Everything collected about one node for one incident."""
+    """Everything collected about one node for one incident.
+
+    Examples
+    --------
+    >>> from setpoint.causal.series import Deviation
+    >>> d = Deviation("api", "latency_ms", 8.0, 60.0, 100.0, False, False, 30.0, 30, 3)
+    >>> ev = NodeEvidence("api", signals=[Signal(d, classify(d.name), math.log1p(8.0))])
+    >>> round(ev.own, 2), ev.first_onset(min_badness=3.0), ev.idle_before
+    (2.2, 30.0, False)
+    """
 
     node: str
     signals: list[Signal] = field(default_factory=list)
@@ -132,7 +141,19 @@ class LogBook:
 
 
 class ChangeLog:
-    """Changes per service, kept for ``memory_s`` of event time."""
+    """Changes per service, kept for ``memory_s`` of event time.
+
+    Examples
+    --------
+    >>> from setpoint.clock import to_datetime
+    >>> log = ChangeLog()
+    >>> log.on_change(ChangeEvent(change_id="c1", service="api", change_type="deploy",
+    ...                           ts=to_datetime(900)))
+    >>> log.on_change(ChangeEvent(change_id="c2", service="api", change_type="certificate_expiry",
+    ...                           ts=to_datetime(0), expires_at=to_datetime(1010)))
+    >>> [c.change_id for c in log.near("api", onset=1000.0, lookback_s=300.0, grace_s=60.0)]
+    ['c1', 'c2']
+    """
 
     def __init__(self, memory_s: float = 6 * 3600.0) -> None:
         self.memory_s = memory_s

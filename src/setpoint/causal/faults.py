@@ -93,49 +93,50 @@ def evidence_for(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
     out: list[Evidence] = []
     if s.change_ref is not None:
         out.append(_change_evidence(s.change_ref, s.change))
-    for sig in [sig for sig in ev.signals if sig.badness >= _NOTABLE][:4]:
-        out.append(_signal_evidence(sig))
-    for sig in [sig for sig in ev.host if sig.badness >= _NOTABLE][:2]:
-        out.append(_signal_evidence(sig, "host "))
+    out.extend(_observed(s, ev))
+    out.extend(_topological(s))
+    return out[:64]
+
+
+def _observed(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
+    """Its own signals, its log burst, its callers' spans."""
+    out = [_signal_evidence(sig) for sig in ev.signals if sig.badness >= _NOTABLE][:4]
+    out += [_signal_evidence(sig, "host ") for sig in ev.host if sig.badness >= _NOTABLE][:2]
     if ev.logs is not None and ev.logs.z > 3.0:
         classes = ", ".join(f"{c} x{n}" for c, n in ev.logs.classes)
         summary = f"{ev.logs.count} error logs vs {ev.logs.expected:.1f} expected ({classes})"
-        out.append(
-            Evidence(
-                kind=EvidenceKind.LOG_BURST,
-                service=ev.node,
-                summary=summary[:1024],
-                weight=ev.logs.z,
-            )
-        )
+        out.append(_ev(EvidenceKind.LOG_BURST, ev.node, summary, ev.logs.z))
     for shift in ev.edges_in[:4]:
         summary = (
             f"calls {shift.caller} -> {shift.callee}: errors {shift.error_rate_before:.0%} -> "
             f"{shift.error_rate_after:.0%}, latency x{shift.latency_ratio:.1f}"
         )
-        out.append(
-            Evidence(kind=EvidenceKind.TRACE, service=shift.caller, summary=summary, weight=s.edge)
+        out.append(_ev(EvidenceKind.TRACE, shift.caller, summary, s.edge))
+    return out
+
+
+def _topological(s: NodeScore) -> list[Evidence]:
+    """What the graph says: whom it explains, what it started calling, whether it moved first."""
+    out = [
+        _ev(
+            EvidenceKind.TOPOLOGY,
+            dependant,
+            f"accounts for {share:.0%} of the symptom shift of {dependant}, which depends on it",
+            share,
         )
-    for dependant, share in sorted(s.explains, key=lambda p: -p[1])[:4]:
-        if share < _MATERIAL:
-            break
-        summary = (
-            f"accounts for {share:.0%} of the symptom shift of {dependant}, which depends on it"
-        )
-        out.append(
-            Evidence(kind=EvidenceKind.TOPOLOGY, service=dependant, summary=summary, weight=share)
-        )
+        for dependant, share in sorted(s.explains, key=lambda p: -p[1])[:4]
+        if share >= _MATERIAL
+    ]
     if s.new_dependency is not None:
         summary = f"started calling {s.new_dependency} at the onset"
-        out.append(
-            Evidence(
-                kind=EvidenceKind.TOPOLOGY, service=s.new_dependency, summary=summary, weight=1.0
-            )
-        )
+        out.append(_ev(EvidenceKind.TOPOLOGY, s.new_dependency, summary, 1.0))
     if s.first:
-        summary = "among the first services whose signals moved"
-        out.append(Evidence(kind=EvidenceKind.ONSET, service=s.node, summary=summary, weight=1.0))
-    return out[:64]
+        out.append(_ev(EvidenceKind.ONSET, s.node, "among the first services to move", 1.0))
+    return out
+
+
+def _ev(kind: EvidenceKind, service: str, summary: str, weight: float) -> Evidence:
+    return Evidence(kind=kind, service=service, summary=summary[:1024], weight=weight)
 
 
 def evidence_against(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:

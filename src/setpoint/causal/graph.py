@@ -54,7 +54,14 @@ class _Traffic:
 
 @dataclass(frozen=True)
 class EdgeShift:
-    """How the calls on one edge changed at an onset: the caller's view of its callee."""
+    """How the calls on one edge changed at an onset: the caller's view of its callee.
+
+    Examples
+    --------
+    >>> e = EdgeShift("web", "api", 100, 50, 0.01, 0.41, 20.0, 60.0)
+    >>> round(e.error_increase, 2), e.latency_ratio
+    (0.4, 3.0)
+    """
 
     caller: str
     callee: str

@@ -87,16 +87,7 @@ def rank(
         for s in scores.values():
             s.score = s.own
         return _sorted(scores)
-    _explain(evidence, graph, config, scores)
-    _shared_infrastructure(evidence, graph, config, scores)
-    for n, ev in evidence.items():
-        s = scores[n]
-        s.edge = _edge(ev, evidence, graph)
-        recency, s.change_ref = _change(ev.changes, onset, config)
-        if s.change_ref is not None:
-            s.change = recency * (config.change_weight + _blast(n, evidence, graph, config))
-        s.new_dependency = _new_dependency(n, evidence, graph, onset)
-    _mark_first(evidence, scores)
+    _causal_parts(evidence, graph, config, onset, scores)
     for s in scores.values():
         s.score = (
             # What callers see of a node is a symptom like its own signals: both are
@@ -108,6 +99,26 @@ def rank(
             + (config.onset_weight if s.first else 0.0)
         )
     return _sorted(scores)
+
+
+def _causal_parts(
+    evidence: Mapping[str, NodeEvidence],
+    graph: DependencyGraph,
+    config: DiagnosisConfig,
+    onset: float,
+    scores: dict[str, NodeScore],
+) -> None:
+    """Every part of the causal score but the final sum."""
+    _explain(evidence, graph, config, scores)
+    _shared_infrastructure(evidence, graph, config, scores)
+    for n, ev in evidence.items():
+        s = scores[n]
+        s.edge = _edge(ev, evidence, graph)
+        recency, s.change_ref = _change(ev.changes, onset, config)
+        if s.change_ref is not None:
+            s.change = recency * (config.change_weight + _blast(n, evidence, graph, config))
+        s.new_dependency = _new_dependency(n, evidence, graph, onset)
+    _mark_first(evidence, scores)
 
 
 def _sorted(scores: Mapping[str, NodeScore]) -> list[NodeScore]:
