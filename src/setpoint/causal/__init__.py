@@ -21,7 +21,7 @@ from setpoint.causal.metrics import SYMPTOM_KINDS, MetricKind, MetricTraits, cla
 from setpoint.causal.pagerank import pagerank_scores
 from setpoint.causal.ranking import NodeScore, rank
 from setpoint.causal.series import Deviation, SeriesStore
-from setpoint.causal.topology import NodeKind, NodeSpec, Topology, load_topology
+from setpoint.causal.topology import NodeKind, ServiceDecl, Topology, load_topology
 
 __all__ = [
     "ACTIONS",
@@ -39,8 +39,8 @@ __all__ = [
     "NodeEvidence",
     "NodeKind",
     "NodeScore",
-    "NodeSpec",
     "SeriesStore",
+    "ServiceDecl",
     "Signal",
     "Topology",
     "classify",

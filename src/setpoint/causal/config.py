@@ -33,8 +33,14 @@ class DiagnosisConfig(BaseModel):
     """An anomaly joins an open incident when its onset is this close to the incident's."""
     max_hops: int = 3
     """...and when it is this close to one of the incident's services in the graph."""
+    recovery_hold_s: float = 120.0
+    """An incident closes once its anomalies have all stayed resolved this long (a flapping
+    signal that fires again within it stays in the same incident)."""
     quiet_close_s: float = 1800.0
-    """An incident with no firing anomaly and no news for this long is closed."""
+    """An incident opened from outside (no anomaly of its own) closes after this long quiet."""
+    onset_search_s: float = 300.0
+    """How far before its first alert an incident's onset may be moved back, to where its
+    services' signals started to move."""
     rediagnose_s: float = 30.0
     """Evidence arriving for an open incident re-ranks it at most this often."""
     memory_s: float = 6 * 3600.0
@@ -49,8 +55,11 @@ class DiagnosisConfig(BaseModel):
     """Changes up to this long before an onset are suspects."""
     change_grace_s: float = 120.0
     """...and up to this long after it (clocks and pipelines are not exact)."""
-    change_decay_s: float = 900.0
-    """A change's weight halves every ``change_decay_s`` before the onset."""
+    change_decay_s: float = 300.0
+    """A change's weight halves every ``change_decay_s`` before the onset (a bad deploy bites
+    within minutes)."""
+    change_min_recency: float = 0.25
+    """Changes weighing less than this (older than two half-lives) are not suspects."""
     log_baseline_s: float = 1800.0
     """Error logs this long before the onset set the expected error-log rate."""
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import networkx as nx
+
 from setpoint.causal.config import DiagnosisConfig
 from setpoint.causal.evidence import ChangeLog, LogBook, change_time, collect
 from setpoint.causal.graph import DependencyGraph
 from setpoint.causal.incidents import IncidentState, Member, confidence, hypotheses
+from setpoint.causal.metrics import SYMPTOM_KINDS, MetricKind, classify
 from setpoint.causal.ranking import NodeScore, rank
 from setpoint.causal.series import SeriesStore
 from setpoint.clock import to_datetime
@@ -32,6 +35,7 @@ from setpoint.schemas import (
 __all__ = ["Diagnoser"]
 
 _MAX_SCOPE = 5000
+_ONSET_KINDS = {*SYMPTOM_KINDS, MetricKind.CPU, MetricKind.MEMORY}
 
 
 class Diagnoser:
@@ -40,7 +44,8 @@ class Diagnoser:
     Parameters
     ----------
     graph
-        The dependency graph (declared topology; spans extend it as they arrive).
+        The dependency graph (declared topology; spans extend it as they arrive). A networkx
+        caller -> callee graph (``Topology.graph()``) is accepted and converted.
     config
         The stage's hyper-parameters.
     store
@@ -70,10 +75,12 @@ class Diagnoser:
 
     def __init__(
         self,
-        graph: DependencyGraph | None = None,
+        graph: DependencyGraph | nx.DiGraph | None = None,
         config: DiagnosisConfig | None = None,
         store: SeriesStore | None = None,
     ) -> None:
+        if isinstance(graph, nx.DiGraph):
+            graph = DependencyGraph.from_networkx(graph)
         self.graph = graph if graph is not None else DependencyGraph()
         self.config = config or DiagnosisConfig()
         self.store = store if store is not None else SeriesStore()
@@ -110,10 +117,13 @@ class Diagnoser:
                 out.append(self._publish(st, IncidentStatus.UPDATED))
         return out
 
-    def on_anomaly(self, anomaly: Anomaly) -> list[Incident]:
-        """A detect stage anomaly: opens, extends or closes an incident."""
+    def on_anomaly(self, anomaly: Anomaly, now: float | None = None) -> list[Incident]:
+        """A detect stage anomaly: opens or extends an incident, or marks its recovery.
+
+        ``now`` is the stage's event-time clock, if it runs ahead of the anomaly's own time.
+        """
         self.store.on_anomaly(anomaly)
-        self._now = max(self._now, anomaly.ts.timestamp())
+        self._now = max(self._now, anomaly.ts.timestamp(), now or 0.0)
         iid = self._by_anomaly.get(anomaly.anomaly_id)
         if anomaly.status == "resolved":
             return self._resolve(iid, anomaly) if iid else []
@@ -122,6 +132,7 @@ class Diagnoser:
         if iid is not None:
             st = self._incidents[iid]
             st.members[anomaly.anomaly_id].firing = True
+            st.calm_since = None
             return [self._publish(st, IncidentStatus.UPDATED)]
         return [self._join(anomaly)]
 
@@ -148,13 +159,19 @@ class Diagnoser:
         return self._publish(st, IncidentStatus.OPEN, summary_prefix=reason)
 
     def tick(self, now: float) -> list[Incident]:
-        """Periodic work at event time ``now``: re-rank incidents with new evidence (at most
-        every ``rediagnose_s``), close the quiet ones, forget old state."""
+        """Periodic work at event time ``now``: close the incidents whose signals stayed
+        recovered for ``recovery_hold_s`` (or, opened from outside, that stayed quiet), re-rank
+        those with new evidence (at most every ``rediagnose_s``), forget old state."""
         self._now = max(self._now, now)
         out: list[Incident] = []
         for st in self._open():
-            quiet = not st.firing() and now - st.last_news >= self.config.quiet_close_s
-            if quiet:
+            if st.firing():
+                calm = False
+            elif st.calm_since is not None:
+                calm = now - st.calm_since >= self.config.recovery_hold_s
+            else:
+                calm = now - st.last_news >= self.config.quiet_close_s
+            if calm:
                 out.append(self._publish(st, IncidentStatus.RECOVERED))
             elif st.dirty and now - st.last_diagnosed >= self.config.rediagnose_s:
                 out.append(self._publish(st, IncidentStatus.UPDATED))
@@ -188,7 +205,8 @@ class Diagnoser:
         for st in sorted(self._open(), key=lambda s: s.opened_at):
             if st.related(anomaly.service, onset, self.graph, self.config):
                 st.members[anomaly.anomaly_id] = member
-                st.onset = min(st.onset, onset)
+                st.calm_since = None
+                st.first_alert = min(st.first_alert, onset)
                 self._by_anomaly[anomaly.anomaly_id] = st.incident_id
                 return self._publish(st, IncidentStatus.UPDATED)
         domain = (
@@ -206,8 +224,12 @@ class Diagnoser:
         if st.closed:
             return []
         st.members[anomaly.anomaly_id].firing = False
-        status = IncidentStatus.UPDATED if st.firing() else IncidentStatus.RECOVERED
-        return [self._publish(st, status)]
+        if st.firing():
+            return [self._publish(st, IncidentStatus.UPDATED)]
+        st.calm_since = self._now
+        if self.config.recovery_hold_s <= 0:
+            return [self._publish(st, IncidentStatus.RECOVERED)]
+        return [self._publish(st, IncidentStatus.UPDATED, "all signals recovered")]
 
     def _scope(self, st: IncidentState) -> set[str]:
         if st.whole_graph:
@@ -223,6 +245,8 @@ class Diagnoser:
         self, st: IncidentState, status: IncidentStatus, summary_prefix: str = ""
     ) -> Incident:
         now = max(self._now, st.opened_at)
+        if not st.reported:
+            st.onset = self._change_point(st)
         evidence = collect(
             self._scope(st), st.onset, now, (self.store, self._logs, self._changes),
             self.graph, self.config,
@@ -251,6 +275,20 @@ class Diagnoser:
             novel=novel,
             summary=(summary + (" (novel: escalate)" if novel else ""))[:1024],
         )
+
+    def _change_point(self, st: IncidentState) -> float:
+        """The incident's onset, moved back to when its services' signals really started to
+        move (alerts fire late: after a hold, after attenuated symptoms reach a threshold), at
+        most ``onset_search_s`` earlier than its first alert."""
+        start = st.first_alert - self.config.onset_search_s
+        found = [
+            t
+            for svc in st.services()
+            for name in self.store.names(svc)
+            if (traits := classify(name)).bad and traits.kind in _ONSET_KINDS
+            if (t := self.store.departure(svc, name, start, st.first_alert, traits.bad)) is not None
+        ]
+        return min([st.first_alert, *found])
 
     def _forget(self, now: float) -> None:
         horizon = now - 4 * self.config.quiet_close_s

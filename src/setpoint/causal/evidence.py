@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -73,6 +73,9 @@ class NodeEvidence:
     host: list[Signal] = field(default_factory=list)
     """Deviations of its host-level series."""
     logs: LogBurst | None = None
+    """Its own error-log burst (failed calls out excluded)."""
+    logs_out: LogBurst | None = None
+    """Its burst of errors about calls out (``upstream_*``): they describe its callees."""
     edges_in: list[EdgeShift] = field(default_factory=list)
     """Span shifts on the edges from its callers into it."""
     changes: list[ChangeEvent] = field(default_factory=list)
@@ -127,12 +130,20 @@ class LogBook:
     def services(self) -> list[str]:
         return list(self._logs)
 
-    def burst(self, service: str, onset: float, now: float, baseline_s: float) -> LogBurst | None:
+    def burst(
+        self,
+        service: str,
+        onset: float,
+        now: float,
+        baseline_s: float,
+        keep: Callable[[str], bool] = lambda cls: True,
+    ) -> LogBurst | None:
+        """Error logs of the classes ``keep`` accepts, after ``onset`` against before it."""
         logs = self._logs.get(service)
         if not logs:
             return None
-        after = [c for t, c in logs if onset <= t <= now]
-        before = sum(1 for t, _ in logs if onset - baseline_s <= t < onset)
+        after = [c for t, c in logs if onset <= t <= now and keep(c)]
+        before = sum(1 for t, c in logs if onset - baseline_s <= t < onset and keep(c))
         span = max(now - onset, 1.0)
         expected = (before + 0.5) / baseline_s * span
         z = (len(after) - expected) / math.sqrt(expected + 1.0)
@@ -209,7 +220,8 @@ def collect(
         for group in (ev.signals, ev.outbound, ev.host):
             if len(group) > 1:
                 group.sort(key=_by_score)
-        ev.logs = logs.burst(node, onset, now, config.log_baseline_s)
+        ev.logs = logs.burst(node, onset, now, config.log_baseline_s, _own_class)
+        ev.logs_out = logs.burst(node, onset, now, config.log_baseline_s, _outbound_class)
         ev.changes = changes.near(node, onset, config.change_lookback_s, config.change_grace_s)
         ev.edges_in = [
             shift
@@ -218,6 +230,15 @@ def collect(
         ]
     _lend_host_signals(out, graph, config)
     return out
+
+
+def _outbound_class(error_class: str) -> bool:
+    """An error class that reports a failed call out (``upstream_unavailable``)."""
+    return classify(error_class).outbound
+
+
+def _own_class(error_class: str) -> bool:
+    return not _outbound_class(error_class)
 
 
 def _by_score(s: Signal) -> float:

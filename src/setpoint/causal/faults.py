@@ -41,6 +41,7 @@ _LOG_CLASS: tuple[tuple[FaultClass, re.Pattern[str]], ...] = (
     (FaultClass.EXPIRED_CREDENTIAL, re.compile(r"auth|credential|401|403|permission|token|denied")),
     (FaultClass.POISONED_CACHE, re.compile(r"cache|stale|poison|corrupt")),
     (FaultClass.MEMORY_LEAK, re.compile(r"oom|out.?of.?memory|heap")),
+    (FaultClass.SATURATION, re.compile(r"overload|queue.?full|throttl|too.?many")),
 )
 _INFRA_OUTAGE = {"database", "queue", "external"}
 _MATERIAL = 0.1
@@ -62,7 +63,7 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     """
     if s.change_ref is not None and s.change_ref.change_type in _CHANGE_CLASS:
         return _CHANGE_CLASS[s.change_ref.change_type]
-    for cls, _ in ev.logs.classes if ev.logs and ev.logs.z > 3.0 else ():
+    for cls in _log_classes(ev):
         hit = next((fc for fc, pat in _LOG_CLASS if pat.search(cls.lower())), None)
         if hit is not None:
             return hit
@@ -70,7 +71,8 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     node_kind = graph.kind(s.node)
     if node_kind == "cache" and kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}:
         return FaultClass.POISONED_CACHE
-    if node_kind in _INFRA_OUTAGE and (kinds or s.edge > 0):
+    failing = bool(kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}) or s.edge > 1.0
+    if node_kind in _INFRA_OUTAGE and failing:
         return FaultClass.DEPENDENCY_OUTAGE
     strong = _strong([*ev.signals, *ev.host])
     if any(s.traits.kind is MetricKind.MEMORY and s.deviation.delta > 0 for s in strong[:3]):
@@ -82,6 +84,18 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
         # Its callers see it failing while it looks healthy from inside: it is unreachable.
         return FaultClass.DEPENDENCY_OUTAGE
     return FaultClass.UNKNOWN
+
+
+def _log_classes(ev: NodeEvidence) -> list[str]:
+    """Error classes bursting in its logs: from the log book, or from the per-class error-log
+    series the detect stage keeps (``log_errors:<class>``)."""
+    out = [cls for cls, _ in ev.logs.classes] if ev.logs and ev.logs.z > 3.0 else []
+    out += [
+        s.deviation.name.split(":", 1)[1]
+        for s in _strong(ev.signals)
+        if s.deviation.name.startswith("log_errors:")
+    ]
+    return out
 
 
 def _strong(signals: list[Signal]) -> list[Signal]:
@@ -106,7 +120,8 @@ def _observed(s: NodeScore, ev: NodeEvidence) -> list[Evidence]:
         classes = ", ".join(f"{c} x{n}" for c, n in ev.logs.classes)
         summary = f"{ev.logs.count} error logs vs {ev.logs.expected:.1f} expected ({classes})"
         out.append(_ev(EvidenceKind.LOG_BURST, ev.node, summary, ev.logs.z))
-    for shift in ev.edges_in[:4]:
+    material = [e for e in ev.edges_in if e.error_increase >= 0.05 or e.latency_ratio >= 1.2]
+    for shift in material[:4]:
         summary = (
             f"calls {shift.caller} -> {shift.callee}: errors {shift.error_rate_before:.0%} -> "
             f"{shift.error_rate_after:.0%}, latency x{shift.latency_ratio:.1f}"
@@ -124,7 +139,7 @@ def _topological(s: NodeScore) -> list[Evidence]:
             f"accounts for {share:.0%} of the symptom shift of {dependant}, which depends on it",
             share,
         )
-        for dependant, share in sorted(s.explains, key=lambda p: -p[1])[:4]
+        for dependant, share in sorted(_strongest(s.explains).items(), key=lambda p: -p[1])[:4]
         if share >= _MATERIAL
     ]
     if s.new_dependency is not None:
@@ -132,6 +147,13 @@ def _topological(s: NodeScore) -> list[Evidence]:
         out.append(_ev(EvidenceKind.TOPOLOGY, s.new_dependency, summary, 1.0))
     if s.first:
         out.append(_ev(EvidenceKind.ONSET, s.node, "among the first services to move", 1.0))
+    return out
+
+
+def _strongest(pairs: list[tuple[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, share in pairs:
+        out[name] = max(share, out.get(name, 0.0))
     return out
 
 

@@ -119,14 +119,17 @@ class DependencyGraph:
     @classmethod
     def from_topology(cls, topology: Topology, **params: Any) -> DependencyGraph:
         """A graph holding every node and edge a validated topology declares."""
+        return cls.from_networkx(topology.graph(), **params)
+
+    @classmethod
+    def from_networkx(cls, graph: nx.DiGraph, **params: Any) -> DependencyGraph:
+        """A graph declaring every node and edge of a networkx caller -> callee graph (node
+        attributes ``kind`` and ``domain`` and edge attribute ``relation`` are read if set)."""
         g = cls(**params)
-        for name, spec in topology.services.items():
-            g.add_node(name, spec.kind, spec.domain)
-        for name, spec in topology.services.items():
-            for callee in spec.depends_on:
-                g.add_edge(name, callee)
-            if spec.runs_on is not None:
-                g.add_edge(name, spec.runs_on, relation="runs_on")
+        for name, attrs in graph.nodes(data=True):
+            g.add_node(name, attrs.get("kind"), attrs.get("domain"))
+        for caller, callee, attrs in graph.edges(data=True):
+            g.add_edge(caller, callee, relation=attrs.get("relation", "calls"))
         return g
 
     @classmethod

@@ -41,6 +41,7 @@ class IncidentState:
     domain: str
     opened_at: float
     onset: float
+    """When it started: its first alert's onset, or earlier where its signals say so."""
     members: dict[str, Member] = field(default_factory=dict)
     reported: set[str] = field(default_factory=set)
     """Services named when the incident was opened from outside (an alert, a page)."""
@@ -49,6 +50,10 @@ class IncidentState:
     revision: int = -1
     status: IncidentStatus = IncidentStatus.OPEN
     last_news: float = 0.0
+    first_alert: float = math.inf
+    """The earliest onset among its anomalies, as detection reported them."""
+    calm_since: float | None = None
+    """When its last firing anomaly resolved (it closes if none fires again for a while)."""
     last_diagnosed: float = -math.inf
     dirty: bool = True
     ranking: list[NodeScore] = field(default_factory=list)
@@ -62,6 +67,9 @@ class IncidentState:
 
     def firing(self) -> bool:
         return any(m.firing for m in self.members.values())
+
+    def __post_init__(self) -> None:
+        self.first_alert = min(self.first_alert, self.onset)
 
     def last_onset(self) -> float:
         return max((m.onset for m in self.members.values()), default=self.onset)

@@ -31,15 +31,16 @@ class MetricKind(StrEnum):
 SYMPTOM_KINDS = frozenset({MetricKind.LATENCY, MetricKind.ERRORS, MetricKind.AVAILABILITY})
 """Kinds a caller inherits from its callee (the ones that travel up the call graph)."""
 
-# Order matters: the first pattern that matches decides ("error_latency" is an error metric).
+# Order matters: the first pattern that matches decides ("error_latency" is an error metric,
+# "upstream_unavailable" counts errors).
 _PATTERNS: tuple[tuple[MetricKind, re.Pattern[str]], ...] = (
+    (MetricKind.ERRORS, re.compile(r"error|fail|exception|5xx|fault|reject|timeout|unavailab")),
     (MetricKind.AVAILABILITY, re.compile(r"success|availab|uptime_ratio|(^|[_.])ok([_.]|$)")),
-    (MetricKind.ERRORS, re.compile(r"error|fail|exception|5xx|fault|reject|timeout")),
     (
         MetricKind.LATENCY,
         re.compile(r"latenc|(^|[_.:/-])lat([_.:/-]|$)|duration|delay|response.?time|rtt|_ms$"),
     ),
-    (MetricKind.CPU, re.compile(r"cpu|load_?avg|throttl")),
+    (MetricKind.CPU, re.compile(r"cpu|load_?avg|throttl|saturat")),
     (MetricKind.MEMORY, re.compile(r"mem|heap|rss|oom|swap")),
     (MetricKind.IO, re.compile(r"net|byte|syscall|disk|(^|[_.])io([_.]|$)|packet|socket")),
     (
@@ -54,7 +55,7 @@ _BAD_DIRECTION = {
     MetricKind.CPU: 1,
     MetricKind.MEMORY: 1,
 }
-_OUTBOUND = re.compile(r"client|outbound|egress")
+_OUTBOUND = re.compile(r"client|outbound|egress|upstream")
 _HOST = re.compile(r"^(node|host|machine|vm)|(^|[_.])(node|host)[_.]")
 
 
@@ -69,7 +70,8 @@ class MetricTraits:
     bad
         ``+1`` when a rise is bad, ``-1`` when a fall is bad, ``0`` when both can be.
     outbound
-        Measured on the calling side (a client latency): it describes the services called.
+        Measured on the calling side (a client latency, errors from upstream calls): it
+        describes the services called.
     host_level
         A host or node metric reported with the service: it describes the machine.
     """

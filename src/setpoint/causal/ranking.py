@@ -109,11 +109,12 @@ def _causal_parts(
     scores: dict[str, NodeScore],
 ) -> None:
     """Every part of the causal score but the final sum."""
+    for n, ev in evidence.items():
+        scores[n].edge = _edge(ev, evidence, graph)
     _explain(evidence, graph, config, scores)
     _shared_infrastructure(evidence, graph, config, scores)
     for n, ev in evidence.items():
         s = scores[n]
-        s.edge = _edge(ev, evidence, graph)
         recency, s.change_ref = _change(ev.changes, onset, config)
         if s.change_ref is not None:
             s.change = recency * (config.change_weight + _blast(n, evidence, graph, config))
@@ -150,10 +151,14 @@ def _explain(
         total = sum(s.score for s in symptoms)
         if total <= 0:
             continue
+        failing = _failing_calls(a, evidence, graph)
         for h in graph.descendants(a, config.explain_depth):
             if h not in evidence:
                 continue
             part = sum(s.score * _fraction(s, index.get((h, s.deviation.name))) for s in symptoms)
+            if h in failing:
+                errors = sum(s.score for s in symptoms if s.traits.kind is not MetricKind.LATENCY)
+                part = max(part, errors * failing[h])
             share = part / total
             if share <= 0:
                 continue
@@ -161,23 +166,65 @@ def _explain(
             scores[h].explains.append((a, share))
             if share > scores[a].explained:
                 scores[a].explained, scores[a].explained_by = share, h
-        client = _client_share(symptoms, ev.outbound) / total
+        client = _client_share(symptoms, ev) / total
         if client > scores[a].explained:
             # Explained by itself: by the time it spends waiting on its own callees.
             scores[a].explained, scores[a].explained_by = client, a
 
 
-def _client_share(symptoms: list[Signal], outbound: list[Signal]) -> float:
-    """How much of a node's latency shift its own client-side latency accounts for: time spent
-    waiting for its callees (which ones, the client-side metric does not say)."""
-    waits = [o.deviation for o in outbound if o.traits.kind is MetricKind.LATENCY]
-    if not waits:
-        return 0.0
-    return sum(
-        s.score * max(_fraction(s, w) for w in waits)
-        for s in symptoms
-        if s.traits.kind is MetricKind.LATENCY
-    )
+def _failing_calls(
+    node: str, evidence: Mapping[str, NodeEvidence], graph: DependencyGraph
+) -> dict[str, float]:
+    """Callees whose calls from ``node`` started failing, with the share of ``node``'s own
+    failures that accounts for: the error increase on its calls out over the error increase its
+    callers see on their calls in (all of it when no caller traces it)."""
+    seen_in = max((e.error_increase for e in evidence[node].edges_in), default=0.0)
+    out: dict[str, float] = {}
+    for h in graph.callees(node):
+        ev = evidence.get(h)
+        shift = next((e for e in ev.edges_in if e.caller == node), None) if ev else None
+        if shift is not None and shift.error_increase >= _MATERIAL_ERRORS:
+            out[h] = min(1.0, shift.error_increase / seen_in) if seen_in > 0 else 1.0
+    return out
+
+
+_MATERIAL_ERRORS = 0.05
+"""An error increase on calls (a fraction of them) worth reading as a failing dependency."""
+
+
+def _client_share(symptoms: list[Signal], ev: NodeEvidence) -> float:
+    """How much of a node's symptoms its own client-side signals account for: time spent
+    waiting for its callees, errors of its calls to them (which callee, they do not say).
+
+    Latency against latency in the same unit. Errors: the share of its errors that are about
+    calls out (``log_errors:upstream_unavailable`` of ``log_errors``), else deviations against
+    deviations."""
+    waits = [o.deviation for o in ev.outbound if o.traits.kind is MetricKind.LATENCY]
+    failed = [o for o in ev.outbound if o.traits.kind is MetricKind.ERRORS and o.badness > 0]
+    out_share = _errors_out_share(failed, ev)
+    part = 0.0
+    for s in symptoms:
+        if s.traits.kind is MetricKind.LATENCY and waits:
+            part += s.score * max(_fraction(s, w) for w in waits)
+        elif s.traits.kind is not MetricKind.LATENCY and failed:
+            part += s.score * out_share
+    return part
+
+
+def _errors_out_share(failed: list[Signal], ev: NodeEvidence) -> float:
+    """The share of a node's errors that are failed calls out: counted errors per class
+    against their total (``<total>:<class>`` series), or the deviations compared."""
+    totals = {s.deviation.name: s.deviation.delta for s in ev.signals}
+    by_total: dict[str, float] = {}
+    for o in failed:
+        total = o.deviation.name.rsplit(":", 1)[0]
+        if total != o.deviation.name and totals.get(total, 0.0) > 0:
+            by_total[total] = by_total.get(total, 0.0) + max(0.0, o.deviation.delta)
+    if by_total:
+        return min(1.0, max(v / totals[t] for t, v in by_total.items()))
+    worst = max((s.badness for s in ev.signals if s.traits.kind is MetricKind.ERRORS), default=0.0)
+    out = max((o.badness for o in failed), default=0.0)
+    return min(1.0, out / worst) if worst > 0 else (1.0 if out > 0 else 0.0)
 
 
 def _shared_infrastructure(
@@ -186,11 +233,14 @@ def _shared_infrastructure(
     config: DiagnosisConfig,
     scores: dict[str, NodeScore],
 ) -> None:
-    """k services on one host (database, cache...) sick at once: one shared cause is likelier
-    than k independent ones, so the node earns ``1 - 1/k`` of each one's anomaly (and, when it
-    shows an anomaly of its own, explains that much of theirs)."""
+    """k services on one sick host at once: one shared cause is likelier than k independent
+    ones, so the host earns ``1 - 1/k`` of each one's anomaly and explains that much of it.
+
+    Only hosts, and only sick ones (their host-level series moved): a database or a cache
+    explains its callers through the series and the calls they share, like any dependency.
+    """
     for node in evidence:
-        if graph.kind(node) == "service":
+        if graph.kind(node) != "host" or scores[node].own < config.sick_own:
             continue
         sick = [d for d in graph.callers(node) if d in scores and scores[d].own >= config.sick_own]
         if len(sick) < 2:
@@ -199,7 +249,7 @@ def _shared_infrastructure(
         for d in sick:
             scores[node].support += share * scores[d].own
             scores[node].explains.append((d, share))
-            if scores[node].own >= config.sick_own and share > scores[d].explained:
+            if share > scores[d].explained:
                 scores[d].explained, scores[d].explained_by = share, node
 
 
@@ -223,12 +273,15 @@ def _edge(ev: NodeEvidence, evidence: Mapping[str, NodeEvidence], graph: Depende
         ),
         default=0.0,
     )
-    client = [
-        max((s.score for s in evidence[p].outbound), default=0.0)
-        for p in graph.callers(ev.node)
-        if p in evidence
-    ]
+    client = [_outbound(evidence[p]) for p in graph.callers(ev.node) if p in evidence]
     return max(traced, sum(client) / len(client) if client else 0.0)
+
+
+def _outbound(ev: NodeEvidence) -> float:
+    """How badly a node's calls out fail or slow down, by its own account (client-side
+    signals, errors it logs about its calls)."""
+    logged = math.log1p(max(0.0, ev.logs_out.z)) if ev.logs_out else 0.0
+    return max(logged, max((s.score for s in ev.outbound), default=0.0))
 
 
 def _change(
@@ -239,7 +292,7 @@ def _change(
     best, ref = 0.0, None
     for c in changes:
         w = 0.5 ** (max(0.0, onset - change_time(c)) / config.change_decay_s)
-        if w > best:
+        if w > best and w >= config.change_min_recency:
             best, ref = w, c
     return best, ref
 

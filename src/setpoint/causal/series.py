@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from setpoint.schemas import Anomaly, ServiceHealth
+from setpoint.causal.metrics import MetricKind, classify
+from setpoint.schemas import AnomalousSignal, Anomaly, ServiceHealth
 
 __all__ = ["Deviation", "SeriesStore"]
 
@@ -80,6 +81,12 @@ class SeriesStore:
         A deviation counts only as far as it held for this many values after the onset (the
         ``persistence``-th largest one): one spike is not a shift, as in detection's
         ``min_duration``.
+    judged_s
+        Signals of anomalies whose onset is this close before an incident's onset stand in for
+        series without enough history (as detection judged them).
+    born_s
+        An error series first seen this close before an onset is a new error class: it is
+        measured from zero.
 
     Examples
     --------
@@ -104,6 +111,8 @@ class SeriesStore:
         flat_cap: float = 10.0,
         onset_z: float = 3.0,
         persistence: int = 2,
+        judged_s: float = 600.0,
+        born_s: float = 300.0,
     ) -> None:
         self.max_points = max_points
         self.baseline_points = baseline_points
@@ -113,7 +122,10 @@ class SeriesStore:
         self.flat_cap = flat_cap
         self.onset_z = onset_z
         self.persistence = persistence
+        self.judged_s = judged_s
+        self.born_s = born_s
         self._series: dict[str, dict[str, _Buffer]] = {}
+        self._judged: dict[str, dict[str, AnomalousSignal]] = {}
 
     # -- input -----------------------------------------------------------------------------
     def on_health(self, health: ServiceHealth) -> None:
@@ -123,10 +135,13 @@ class SeriesStore:
             self._append(health.service, name, t, value)
 
     def on_anomaly(self, anomaly: Anomaly) -> None:
-        """Record the values an anomaly carries (useful when health summaries are sparse)."""
+        """Record the values an anomaly carries, and keep its signals as detection judged them:
+        they stand in for series this store has too little history of."""
         t = anomaly.ts.timestamp()
+        judged = self._judged.setdefault(anomaly.service, {})
         for sig in anomaly.signals:
             self._append(anomaly.service, sig.name, t, sig.value)
+            judged[sig.name] = sig
 
     def add(self, service: str, name: str, t: float, value: float) -> None:
         """Record one value directly (tests, replays)."""
@@ -170,19 +185,58 @@ class SeriesStore:
         which is what keeps a first diagnosis over thousands of series in milliseconds.
         """
         todo: list[tuple[str, str, _Buffer, np.ndarray, np.ndarray, int, int]] = []
+        born: list[Deviation] = []
         for svc in services:
             for name, buf in self._series.get(svc, {}).items():
                 times, values = buf.arrays()
                 cut = int(times.searchsorted(onset))
                 lo = max(0, cut - self.baseline_points)
-                if cut - lo >= self.min_baseline and cut < len(times):
+                if self._born(name, times, onset):
+                    born.append(self._new_errors(svc, name, times, values))
+                elif cut - lo >= self.min_baseline and cut < len(times):
                     todo.append((svc, name, buf, times, values, lo, cut))
         bases = self._fill_baselines([(t[2], t[5], t[6], onset) for t in todo])
         measure = self._measure
-        return [
+        out = [
             measure(svc, name, base, times[cut:], values[cut:], onset)
             for (svc, name, _, times, values, _, cut), base in zip(todo, bases, strict=True)
         ]
+        out += born
+        measured = {(t[0], t[1]) for t in todo} | {(d.service, d.name) for d in born}
+        for svc in services:
+            for name, sig in self._judged.get(svc, {}).items():
+                if (svc, name) not in measured and sig.onset.timestamp() >= onset - self.judged_s:
+                    out.append(self._from_detection(svc, sig))
+        return out
+
+    def _born(self, name: str, times: np.ndarray, onset: float) -> bool:
+        """An error series first seen ``born_s`` or less before the onset (or after it): a new
+        error class (the detect stage starts a ``log_errors:<class>`` series on its first
+        error), whose values are all part of the incident."""
+        return (
+            len(times) > 0
+            and times[0] >= onset - self.born_s
+            and times[-1] >= onset
+            and classify(name).kind is MetricKind.ERRORS
+        )
+
+    def _new_errors(
+        self, service: str, name: str, times: np.ndarray, values: np.ndarray
+    ) -> Deviation:
+        """An error series that did not exist before the onset (a new error class): errors
+        nobody counted were zero, so it moved from a constant zero."""
+        mean = float(values.mean())
+        z = self.flat_cap if mean > 0 else 0.0
+        return Deviation(service, name, z, mean, 0.0, True, False, float(times[0]), 0, len(values))
+
+    def _from_detection(self, service: str, sig: AnomalousSignal) -> Deviation:
+        """A deviation as detection judged it: its score (0 to 1) read as up to ``flat_cap``
+        deviations, the way it went."""
+        z = sig.score * self.flat_cap * (1.0 if sig.direction == "up" else -1.0)
+        return Deviation(
+            service, sig.name, z, sig.value - sig.baseline, sig.baseline, False, False,
+            sig.onset.timestamp(), 0, 1,
+        )  # fmt: skip
 
     def deviation(self, service: str, name: str, onset: float) -> Deviation | None:
         """How ``service``/``name`` moved from before ``onset`` to the latest value."""
@@ -194,6 +248,31 @@ class SeriesStore:
         base = self._fill_baselines([(buf, lo, cut, onset)])[0]
         times, values = buf.arrays()
         return self._measure(service, name, base, times[cut:], values[cut:], onset)
+
+    def departure(
+        self, service: str, name: str, start: float, alert: float, bad: int
+    ) -> float | None:
+        """When the series started the deviation it shows at ``alert``: walking back from the
+        alert while it stays off its baseline (the values before ``start``) the ``bad`` way
+        (+1 up, -1 down, 0 either). ``None`` if it is not off at the alert, or not for
+        ``persistence`` values. It finds the change point an alert that fired late missed."""
+        buf = self._series.get(service, {}).get(name)
+        found = self._window(buf, start) if buf is not None else None
+        if buf is None or found is None:
+            return None
+        lo, cut = found
+        base = self._fill_baselines([(buf, lo, cut, start)])[0]
+        times, values = buf.arrays()
+        i = int(times.searchsorted(alert, side="right")) - 1
+        first = None
+        while i >= cut:
+            dev = (float(values[i]) - base.median) / base.spread
+            if (dev * bad if bad else abs(dev)) < self.onset_z:
+                break
+            first, i = i, i - 1
+        if first is None or i + 1 + self.persistence > int(times.searchsorted(alert, side="right")):
+            return None
+        return float(times[first])
 
     def _window(self, buf: _Buffer, onset: float) -> tuple[int, int] | None:
         """Indices of the baseline (``lo:cut``) before ``onset``; ``None`` if unmeasurable."""

@@ -4,66 +4,115 @@ The loader takes the file's *text* (reading it is the caller's job) and validate
 frozen schema; every error names the file, the line and the field, so a typo in a dependency is
 found in review rather than in an incident::
 
-    version: 1
     services:
-      frontend:
-        depends_on: [cart, catalogue]
-        runs_on: node-1
-        domain: shop
-      cart:
+      - name: frontend
+        tier: 1                       # 0 is the most critical
+        replicas: 4
+        depends_on: [cart, catalogue] # the services it calls
+        runs_on: node-1               # optional: the host it runs on
+        domain: shop                  # optional: its failure domain
+      - name: cart
         depends_on: [carts-db]
-      carts-db: {kind: database, runs_on: node-1}
-      catalogue: {}
-      node-1: {kind: host}
+      - {name: carts-db, kind: database, runs_on: node-1}
+      - {name: catalogue}
+      - {name: node-1, kind: host}
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from setpoint.errors import TopologyFileError
 from setpoint.schemas.base import ServiceName
 
-__all__ = ["NodeKind", "NodeSpec", "Topology", "load_topology"]
+__all__ = ["NodeKind", "ServiceDecl", "Topology", "load_topology"]
 
 NodeKind = Literal["service", "host", "database", "cache", "queue", "external"]
 """What a node is. All but ``service`` are infrastructure: a shared one can be a root cause."""
 
 
-class NodeSpec(BaseModel):
-    """One node of the topology."""
+class ServiceDecl(BaseModel):
+    """One node of the topology: a service, or a piece of infrastructure."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: NodeKind = "service"
+    name: ServiceName
+    kind: NodeKind | None = None
+    """Undeclared, it is guessed from the name (``orders-db`` is a database)."""
+    tier: Annotated[int, Field(ge=0, le=9)] = 2
+    """Criticality, 0 the most critical (the policy envelope reads it)."""
+    replicas: Annotated[int, Field(ge=0)] = 1
     depends_on: Annotated[list[ServiceName], Field(max_length=1024)] = Field(default_factory=list)
     """The nodes this one calls (its callees)."""
     runs_on: ServiceName | None = None
     """The host (or node, VM...) it runs on."""
     domain: ServiceName | None = None
-    """Its failure domain; undeclared domains are the graph's connected components."""
+    """Its failure domain; undeclared, it is its connected component's (see ``domains``)."""
 
 
 class Topology(BaseModel):
-    """A whole topology file."""
+    """A whole topology file.
+
+    Examples
+    --------
+    >>> t = Topology.from_text("services:\\n  - {name: web, depends_on: [db]}\\n  - {name: db}\\n")
+    >>> sorted(t.graph().edges()), t.domains()
+    ([('web', 'db')], {'web': 'default', 'db': 'default'})
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: Literal[1] = 1
-    services: Annotated[dict[ServiceName, NodeSpec], Field(max_length=100_000)]
+    services: Annotated[list[ServiceDecl], Field(max_length=100_000)] = Field(default_factory=list)
 
-    def references(self) -> list[tuple[tuple[str | int, ...], str]]:
-        """Every node name the file refers to, with where it is referred to."""
+    @classmethod
+    def from_text(cls, text: str, path: str = "<topology>") -> Topology:
+        """Parse and validate a topology file's text (see :func:`load_topology`)."""
+        return load_topology(text, path)
+
+    def graph(self) -> nx.DiGraph:
+        """Caller -> callee (and service -> host) edges; nodes carry kind, tier and domain."""
+        g = nx.DiGraph()
+        for s in self.services:
+            g.add_node(s.name, kind=s.kind, tier=s.tier, replicas=s.replicas, domain=s.domain)
+        for s in self.services:
+            g.add_edges_from((s.name, d) for d in s.depends_on)
+            if s.runs_on is not None:
+                g.add_edge(s.name, s.runs_on, relation="runs_on")
+        return g
+
+    def domains(self) -> dict[str, str]:
+        """The failure domain of every declared node (declared, or its component's)."""
+        from setpoint.causal.graph import DependencyGraph
+
+        computed = DependencyGraph.from_topology(self).domains()
+        return {s.name: computed[s.name] for s in self.services}
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """What is wrong beyond the schema (a node declared twice, an undeclared reference),
+        each with where it is."""
         out: list[tuple[tuple[str | int, ...], str]] = []
-        for name, spec in self.services.items():
+        seen: set[str] = set()
+        for i, s in enumerate(self.services):
+            if s.name in seen:
+                out.append((("services", i, "name"), f"{s.name!r} is declared twice"))
+            seen.add(s.name)
+        names = {s.name for s in self.services}
+        for i, s in enumerate(self.services):
+            refs: list[tuple[tuple[str | int, ...], str]] = [
+                (("services", i, "depends_on", j), d) for j, d in enumerate(s.depends_on)
+            ]
+            if s.runs_on is not None:
+                refs.append((("services", i, "runs_on"), s.runs_on))
             out.extend(
-                (("services", name, "depends_on", i), d) for i, d in enumerate(spec.depends_on)
+                (loc, f"refers to {name!r}, which is not declared under services")
+                for loc, name in refs
+                if name not in names
             )
-            if spec.runs_on is not None:
-                out.append((("services", name, "runs_on"), spec.runs_on))
         return out
 
 
@@ -78,13 +127,13 @@ def load_topology(text: str, path: str = "<topology>") -> Topology:
 
     Examples
     --------
-    >>> top = load_topology("services:\\n  api: {depends_on: [db]}\\n  db: {kind: database}\\n")
-    >>> top.services["api"].depends_on, top.services["db"].kind
-    (['db'], 'database')
-    >>> load_topology("services:\\n  api:\\n    depends_on: [dbb]\\n", "top.yaml")
+    >>> top = load_topology("services:\\n  - {name: api, depends_on: [db]}\\n  - {name: db}\\n")
+    >>> [(s.name, s.depends_on) for s in top.services]
+    [('api', ['db']), ('db', [])]
+    >>> load_topology("services:\\n  - name: api\\n    depends_on: [dbb]\\n", "top.yaml")
     Traceback (most recent call last):
     ...
-    setpoint.errors.TopologyFileError: top.yaml:3: services.api.depends_on.0: refers to 'dbb', \
+    setpoint.errors.TopologyFileError: top.yaml:3: services.0.depends_on.0: refers to 'dbb', \
 which is not declared under services
     """
     root = _compose(text, path)
@@ -97,10 +146,8 @@ which is not declared under services
         raise TopologyFileError(
             err["msg"], path=path, line=_line_of(root, loc), field=_dotted(loc)
         ) from exc
-    for loc, name in top.references():
-        if name not in top.services:
-            msg = f"refers to {name!r}, which is not declared under services"
-            raise TopologyFileError(msg, path=path, line=_line_of(root, loc), field=_dotted(loc))
+    for loc, msg in top.problems()[:1]:
+        raise TopologyFileError(msg, path=path, line=_line_of(root, loc), field=_dotted(loc))
     return top
 
 

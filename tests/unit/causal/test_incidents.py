@@ -51,20 +51,33 @@ def test_suppressed_anomalies_never_open_incidents(anomaly: MakeAnomaly) -> None
     assert diag.incidents() == []
 
 
-def test_the_incident_closes_when_every_signal_recovered(anomaly: MakeAnomaly) -> None:
-    diag = Diagnoser(shop())
+def test_the_incident_closes_when_every_signal_stayed_recovered(anomaly: MakeAnomaly) -> None:
+    diag = Diagnoser(shop(), DiagnosisConfig(recovery_hold_s=120.0))
     opened = diag.on_anomaly(anomaly("web", 100.0))[0]
     diag.on_anomaly(anomaly("api", 110.0))
     one = diag.on_anomaly(anomaly("web", 100.0, ts=400.0, status="resolved"))
     assert [i.status for i in one] == [IncidentStatus.UPDATED]
-    closed = diag.on_anomaly(anomaly("api", 110.0, ts=420.0, status="resolved"))[0]
-    assert closed.status is IncidentStatus.RECOVERED
-    assert closed.incident_id == opened.incident_id
-    assert closed.revision == 3
+    calm = diag.on_anomaly(anomaly("api", 110.0, ts=420.0, status="resolved"))[0]
+    assert calm.status is IncidentStatus.UPDATED
+    assert diag.tick(500.0) == []
+    closed = diag.tick(545.0)
+    assert [(i.incident_id, i.status, i.revision) for i in closed] == [
+        (opened.incident_id, IncidentStatus.RECOVERED, 4)
+    ]
     # A new episode of a recovered service opens a new incident.
-    again = diag.on_anomaly(anomaly("web", 500.0, aid="a-web-2"))[0]
+    again = diag.on_anomaly(anomaly("web", 600.0, ts=605.0, aid="a-web-2"))[0]
     assert again.status is IncidentStatus.OPEN
     assert again.incident_id != opened.incident_id
+
+
+def test_a_signal_that_flaps_stays_in_its_incident(anomaly: MakeAnomaly) -> None:
+    diag = Diagnoser(shop(), DiagnosisConfig(recovery_hold_s=120.0))
+    opened = diag.on_anomaly(anomaly("web", 100.0))[0]
+    diag.on_anomaly(anomaly("web", 100.0, ts=150.0, status="resolved"))
+    refire = diag.on_anomaly(anomaly("web", 170.0, ts=175.0, aid="a-web-2"))[0]
+    assert refire.incident_id == opened.incident_id
+    assert refire.status is IncidentStatus.UPDATED
+    assert diag.tick(400.0) == []
 
 
 def test_quiet_incidents_close_on_tick(anomaly: MakeAnomaly) -> None:
