@@ -6,7 +6,14 @@ from collections.abc import Callable
 
 from setpoint.causal import DependencyGraph, Diagnoser, DiagnosisConfig
 from setpoint.clock import to_datetime
-from setpoint.schemas import Anomaly, ChangeEvent, ChangeType, FaultClass, TraceSpan
+from setpoint.schemas import (
+    Anomaly,
+    ChangeEvent,
+    ChangeType,
+    FaultClass,
+    ServiceHealth,
+    TraceSpan,
+)
 
 Feed = Callable[..., None]
 MakeAnomaly = Callable[..., Anomaly]
@@ -129,3 +136,88 @@ def test_callers_seeing_errors_on_spans_point_at_the_callee(anomaly: MakeAnomaly
     assert top.service == "auth"
     assert top.fault_class is FaultClass.DEPENDENCY_OUTAGE
     assert top.actions == ["shift_traffic"]
+
+
+def test_failing_calls_point_past_the_loud_callers_at_the_database(anomaly: MakeAnomaly) -> None:
+    # db's us region is down: half of inventory's and payments' calls to it fail, so *their*
+    # error rates jump; db itself only sees less traffic. Their spans say whose fault it is.
+    g = DependencyGraph.from_edges([("inventory", "db"), ("payments", "db")])
+    diag = Diagnoser(g)
+    for i in range(600):
+        t = float(i)
+        down = t >= ONSET
+        series = {
+            "inventory": {"error_rate": 0.4 if down else 0.01 + 0.001 * (i % 3)},
+            "payments": {"error_rate": 0.45 if down else 0.01 + 0.001 * (i % 4)},
+            "db": {"request_rate": 40.0 if down else 80.0 + (i % 5)},
+        }
+        for svc, slis in series.items():
+            diag.on_health(ServiceHealth(service=svc, ts=to_datetime(t), anomalous=down, slis=slis))
+        for caller in ("inventory", "payments"):
+            span = TraceSpan(
+                trace_id=f"{caller}{i}", span_id=f"{caller}{i}", caller=caller, callee="db",
+                ts=to_datetime(t), duration_ms=5.0, error=down and i % 2 == 0,
+            )  # fmt: skip
+            diag.on_span(span)
+    diag.on_anomaly(anomaly("inventory", ONSET, 599.0, names=["error_rate"]))
+    incident = diag.on_anomaly(anomaly("payments", ONSET, 599.0, names=["error_rate"]))[0]
+    top = incident.hypotheses[0]
+    assert (top.service, top.fault_class, top.actions) == (
+        "db",
+        FaultClass.DEPENDENCY_OUTAGE,
+        ["shift_traffic"],
+    )
+    inventory = next(h for h in incident.hypotheses if h.service == "inventory")
+    assert any(e.service == "db" for e in inventory.evidence_against)
+
+
+def test_a_new_error_class_names_the_fault(feed: Feed, anomaly: MakeAnomaly) -> None:
+    # The detect stage starts a log_errors:<class> series on the first error of a class: it
+    # has no history, and it is what says "poisoned cache".
+    g = DependencyGraph.from_edges([("web", "catalog")])
+    diag = Diagnoser(g)
+    feed(diag, {"catalog": {"error_rate": (0.01, 0.2)}, "web": {"error_rate": (0.01, 0.1)}},
+         ONSET, ONSET + 60)  # fmt: skip
+    for t in range(int(ONSET), int(ONSET) + 61, 15):
+        diag.on_health(
+            ServiceHealth(
+                service="catalog", ts=to_datetime(t), anomalous=True,
+                slis={"log_errors:cache_corrupt": 40.0},
+            )
+        )  # fmt: skip
+    incident = diag.on_anomaly(anomaly("web", ONSET, ONSET + 60, names=["error_rate"]))[0]
+    top = incident.hypotheses[0]
+    assert (top.service, top.fault_class, top.actions) == (
+        "catalog",
+        FaultClass.POISONED_CACHE,
+        ["flush_cache"],
+    )
+
+
+def test_a_late_alert_still_measures_from_where_the_shift_began(
+    feed: Feed, anomaly: MakeAnomaly
+) -> None:
+    # api slows down at 300; web's alert only fires at 480. Measured from 480, both series look
+    # normal (the slow values are in the baseline); the onset is moved back to 300.
+    late = ONSET + 180
+    diag = chain_diagnoser()
+    feed(diag, CHAIN, ONSET, late + 20)
+    incident = diag.on_anomaly(anomaly("web", late, late + 20))[0]
+    assert incident.hypotheses[0].service == "db"
+    top_evidence = incident.hypotheses[0].evidence_for[0]
+    assert top_evidence.ts is not None
+    assert top_evidence.ts.timestamp() == ONSET
+
+    blind = chain_diagnoser(DiagnosisConfig(onset_search_s=0.0))
+    feed(blind, CHAIN, ONSET, late + 20)
+    assert blind.on_anomaly(anomaly("web", late, late + 20))[0].hypotheses[:1] != [
+        incident.hypotheses[0]
+    ]
+
+
+def test_without_health_history_the_anomalies_speak_for_themselves(anomaly: MakeAnomaly) -> None:
+    # A stage wired with anomalies only: detection's judged signals stand in for the series.
+    diag = Diagnoser(DependencyGraph.from_edges([("web", "api")]))
+    incident = diag.on_anomaly(anomaly("api", ONSET, names=["memory_mb"]))[0]
+    top = incident.hypotheses[0]
+    assert (top.service, top.fault_class) == ("api", FaultClass.MEMORY_LEAK)
