@@ -71,8 +71,9 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     node_kind = graph.kind(s.node)
     if node_kind == "cache" and kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}:
         return FaultClass.POISONED_CACHE
-    failing = bool(kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}) or s.edge > 1.0
-    if node_kind in _INFRA_OUTAGE and failing:
+    if node_kind in _INFRA_OUTAGE and s.edge > 1.0:
+        # A database, queue or external service its callers see failing: an outage to route
+        # around (one that only looks odd from inside, its callers unharmed, is not).
         return FaultClass.DEPENDENCY_OUTAGE
     strong = _strong([*ev.signals, *ev.host])
     if any(s.traits.kind is MetricKind.MEMORY and s.deviation.delta > 0 for s in strong[:3]):
