@@ -245,8 +245,9 @@ class Diagnoser:
         self, st: IncidentState, status: IncidentStatus, summary_prefix: str = ""
     ) -> Incident:
         now = max(self._now, st.opened_at)
-        if not st.reported:
+        if not st.reported and st.searched != len(st.members):
             st.onset = self._change_point(st)
+            st.searched = len(st.members)
         evidence = collect(
             self._scope(st), st.onset, now, (self.store, self._logs, self._changes),
             self.graph, self.config,
@@ -281,13 +282,13 @@ class Diagnoser:
         move (alerts fire late: after a hold, after attenuated symptoms reach a threshold), at
         most ``onset_search_s`` earlier than its first alert."""
         start = st.first_alert - self.config.onset_search_s
-        found = [
-            t
+        candidates = [
+            (svc, name, traits.bad)
             for svc in st.services()
             for name in self.store.names(svc)
             if (traits := classify(name)).bad and traits.kind in _ONSET_KINDS
-            if (t := self.store.departure(svc, name, start, st.first_alert, traits.bad)) is not None
         ]
+        found = self.store.departures(candidates, start, st.first_alert)
         return min([st.first_alert, *found])
 
     def _forget(self, now: float) -> None:

@@ -52,6 +52,8 @@ class IncidentState:
     last_news: float = 0.0
     first_alert: float = math.inf
     """The earliest onset among its anomalies, as detection reported them."""
+    searched: int = -1
+    """How many members it had when its change point was last searched."""
     calm_since: float | None = None
     """When its last firing anomaly resolved (it closes if none fires again for a while)."""
     last_diagnosed: float = -math.inf

@@ -169,7 +169,7 @@ class SeriesStore:
         incident recomputes them)."""
         for by_name in self._series.values():
             for buf in by_name.values():
-                buf.baseline = None
+                buf.baselines.clear()
 
     # -- queries ---------------------------------------------------------------------------
     def services(self) -> list[str]:
@@ -249,28 +249,40 @@ class SeriesStore:
         times, values = buf.arrays()
         return self._measure(service, name, base, times[cut:], values[cut:], onset)
 
-    def departure(
-        self, service: str, name: str, start: float, alert: float, bad: int
+    def departures(
+        self, series: Iterable[tuple[str, str, int]], start: float, alert: float
+    ) -> list[float]:
+        """When each ``(service, name, bad)`` series started the deviation it shows at
+        ``alert``: walking back from the alert while it stays off its baseline (the values
+        before ``start``) the ``bad`` way (+1 up, -1 down, 0 either), for at least
+        ``persistence`` values. Series not off at the alert are left out. It finds the change
+        point an alert that fired late missed."""
+        todo = []
+        for service, name, bad in series:
+            buf = self._series.get(service, {}).get(name)
+            found = self._window(buf, start) if buf is not None else None
+            if buf is not None and found is not None:
+                todo.append((buf, found, bad))
+        bases = self._fill_baselines([(buf, lo, cut, start) for buf, (lo, cut), _ in todo])
+        out = []
+        for (buf, (_, cut), bad), base in zip(todo, bases, strict=True):
+            t = self._walk_back(buf, cut, alert, bad, base)
+            if t is not None:
+                out.append(t)
+        return out
+
+    def _walk_back(
+        self, buf: _Buffer, cut: int, alert: float, bad: int, base: _Baseline
     ) -> float | None:
-        """When the series started the deviation it shows at ``alert``: walking back from the
-        alert while it stays off its baseline (the values before ``start``) the ``bad`` way
-        (+1 up, -1 down, 0 either). ``None`` if it is not off at the alert, or not for
-        ``persistence`` values. It finds the change point an alert that fired late missed."""
-        buf = self._series.get(service, {}).get(name)
-        found = self._window(buf, start) if buf is not None else None
-        if buf is None or found is None:
-            return None
-        lo, cut = found
-        base = self._fill_baselines([(buf, lo, cut, start)])[0]
         times, values = buf.arrays()
-        i = int(times.searchsorted(alert, side="right")) - 1
-        first = None
+        end = int(times.searchsorted(alert, side="right"))
+        i, first = end - 1, None
         while i >= cut:
             dev = (float(values[i]) - base.median) / base.spread
             if (dev * bad if bad else abs(dev)) < self.onset_z:
                 break
             first, i = i, i - 1
-        if first is None or i + 1 + self.persistence > int(times.searchsorted(alert, side="right")):
+        if first is None or end - first < self.persistence:
             return None
         return float(times[first])
 
@@ -291,14 +303,13 @@ class SeriesStore:
         for i, (buf, lo, cut, onset) in enumerate(wanted):
             times, values = buf.arrays()
             key = (onset, float(times[lo]), cut - lo)
-            kept = buf.baseline
-            out.append(kept[1] if kept is not None and kept[0] == key else None)
+            out.append(buf.baselines.get(key))
             if out[-1] is None:
                 groups.setdefault(cut - lo, []).append((i, buf, key, values[lo:cut]))
         for rows in groups.values():
             stats = _Baseline.many(np.stack([r[3] for r in rows]), self)
             for (i, buf, key, _), base in zip(rows, stats, strict=True):
-                buf.baseline = (key, base)
+                buf.keep(key, base)
                 out[i] = base
         return [b for b in out if b is not None]
 
@@ -378,14 +389,21 @@ class _Buffer:
     moved to the front (amortised O(1) per value, and reads are views, never copies).
     """
 
-    __slots__ = ("_n", "_t", "_v", "baseline", "capacity")
+    __slots__ = ("_n", "_t", "_v", "baselines", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._t = np.empty(2 * capacity)
         self._v = np.empty(2 * capacity)
         self._n = 0
-        self.baseline: tuple[tuple[float, float, int], _Baseline] | None = None
+        self.baselines: dict[tuple[float, float, int], _Baseline] = {}
+
+    def keep(self, key: tuple[float, float, int], base: _Baseline) -> None:
+        """Keep a baseline for reuse (the two most recent: an incident's onset and the start
+        of its change-point search)."""
+        self.baselines[key] = base
+        while len(self.baselines) > 2:
+            del self.baselines[next(iter(self.baselines))]
 
     def append(self, t: float, value: float) -> None:
         n = self._n
