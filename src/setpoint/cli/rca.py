@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def _run(args: argparse.Namespace) -> int:
 
 def diagnose_case(case: Case, config: DiagnosisConfig) -> tuple[Incident, list[tuple[str, float]]]:
     """Replay a case through detection and diagnosis; the incident and every service ranked."""
+    replay = replay_case(case, config)
+    return rank_case(replay, config)
+
+
+@dataclass
+class Replay:
+    """A case replayed through the stages: the diagnoser holds every series, ready to rank."""
+
+    case: Case
+    diagnoser: Diagnoser
+    names: NameMap
+
+
+def replay_case(case: Case, config: DiagnosisConfig) -> Replay:
+    """Feed a case's rows, in time order, to the detect stage (flushed after every row) and its
+    outputs to a ``Diagnoser``, as the stream does."""
     services, metrics = NameMap(*_SERVICE_NAMES), NameMap(*_METRIC_NAMES)
     series = [(services.encode(s), metrics.encode(m)) for s, m in case.series]
     graph = DependencyGraph.from_edges(
@@ -72,8 +89,15 @@ def diagnose_case(case: Case, config: DiagnosisConfig) -> tuple[Incident, list[t
             diag.on_health(h)
         for a in anomalies:
             diag.on_anomaly(a)
+    return Replay(case, diag, services)
+
+
+def rank_case(replay: Replay, config: DiagnosisConfig) -> tuple[Incident, list[tuple[str, float]]]:
+    """Open the case's incident at its injection time and rank every service of the case."""
+    case, diag = replay.case, replay.diagnoser
+    diag.config = config
     incident = diag.open_incident(case.inject_time, case.times[-1], reason="case onset")
-    scored = [(services.decode(s.node), s.score) for s in diag.ranking(incident.incident_id)]
+    scored = [(replay.names.decode(s.node), s.score) for s in diag.ranking(incident.incident_id)]
     known = set(case.services)
     ranked = [(n, v) for n, v in scored if n in known]
     seen = {n for n, _ in ranked}
