@@ -14,11 +14,11 @@ is the one place to switch over.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from setpoint.causal._buffer import Baseline, Buffer
 from setpoint.causal.metrics import MetricKind, classify
 from setpoint.schemas import AnomalousSignal, Anomaly, ServiceHealth
 
@@ -124,7 +124,7 @@ class SeriesStore:
         self.persistence = persistence
         self.judged_s = judged_s
         self.born_s = born_s
-        self._series: dict[str, dict[str, _Buffer]] = {}
+        self._series: dict[str, dict[str, Buffer]] = {}
         self._judged: dict[str, dict[str, AnomalousSignal]] = {}
 
     # -- input -----------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class SeriesStore:
         by_name = self._series.setdefault(service, {})
         buf = by_name.get(name)
         if buf is None:
-            buf = by_name[name] = _Buffer(self.max_points)
+            buf = by_name[name] = Buffer(self.max_points)
         buf.append(t, value)
 
     def forget_before(self, t: float) -> None:
@@ -184,7 +184,7 @@ class SeriesStore:
         Baselines not yet known are computed together, one numpy call per baseline length,
         which is what keeps a first diagnosis over thousands of series in milliseconds.
         """
-        todo: list[tuple[str, str, _Buffer, np.ndarray, np.ndarray, int, int]] = []
+        todo: list[tuple[str, str, Buffer, np.ndarray, np.ndarray, int, int]] = []
         born: list[Deviation] = []
         for svc in services:
             for name, buf in self._series.get(svc, {}).items():
@@ -272,7 +272,7 @@ class SeriesStore:
         return out
 
     def _walk_back(
-        self, buf: _Buffer, cut: int, alert: float, bad: int, base: _Baseline
+        self, buf: Buffer, cut: int, alert: float, bad: int, base: Baseline
     ) -> float | None:
         times, values = buf.arrays()
         end = int(times.searchsorted(alert, side="right"))
@@ -286,7 +286,7 @@ class SeriesStore:
             return None
         return float(times[first])
 
-    def _window(self, buf: _Buffer, onset: float) -> tuple[int, int] | None:
+    def _window(self, buf: Buffer, onset: float) -> tuple[int, int] | None:
         """Indices of the baseline (``lo:cut``) before ``onset``; ``None`` if unmeasurable."""
         times, _ = buf.arrays()
         cut = int(np.searchsorted(times, onset, side="left"))
@@ -295,11 +295,11 @@ class SeriesStore:
             return None
         return lo, cut
 
-    def _fill_baselines(self, wanted: list[tuple[_Buffer, int, int, float]]) -> list[_Baseline]:
+    def _fill_baselines(self, wanted: list[tuple[Buffer, int, int, float]]) -> list[Baseline]:
         """The baselines of ``buffer[lo:cut]`` before each onset: kept ones reused, the missing
         ones computed together, one numpy call per baseline length."""
-        out: list[_Baseline | None] = []
-        groups: dict[int, list[tuple[int, _Buffer, tuple[float, float, int], np.ndarray]]] = {}
+        out: list[Baseline | None] = []
+        groups: dict[int, list[tuple[int, Buffer, tuple[float, float, int], np.ndarray]]] = {}
         for i, (buf, lo, cut, onset) in enumerate(wanted):
             times, values = buf.arrays()
             key = (onset, float(times[lo]), cut - lo)
@@ -307,7 +307,7 @@ class SeriesStore:
             if out[-1] is None:
                 groups.setdefault(cut - lo, []).append((i, buf, key, values[lo:cut]))
         for rows in groups.values():
-            stats = _Baseline.many(np.stack([r[3] for r in rows]), self)
+            stats = Baseline.many(np.stack([r[3] for r in rows]), self)
             for (i, buf, key, _), base in zip(rows, stats, strict=True):
                 buf.keep(key, base)
                 out[i] = base
@@ -317,7 +317,7 @@ class SeriesStore:
         self,
         service: str,
         name: str,
-        base: _Baseline,
+        base: Baseline,
         times: np.ndarray,
         after: np.ndarray,
         onset: float,
@@ -344,91 +344,3 @@ class SeriesStore:
             n_before=base.n,
             n_after=len(values),
         )
-
-
-@dataclass(frozen=True)
-class _Baseline:
-    """Robust statistics of the values before an onset (kept between an incident's revisions)."""
-
-    median: float
-    spread: float
-    flat: bool
-    n: int
-
-    @classmethod
-    def many(cls, rows: np.ndarray, store: SeriesStore) -> list[_Baseline]:
-        """The baselines of equally long series, one per row, computed together."""
-        srt = np.sort(rows, axis=1)
-        med = _quantiles(srt, 0.5)
-        std = rows.std(axis=1)
-        iqr = _quantiles(srt, 0.75) - _quantiles(srt, 0.25)
-        mad = 1.4826 * _quantiles(np.sort(np.abs(srt - med[:, None]), axis=1), 0.5)
-        flat = std == 0.0
-        floor = np.where(flat, store.flat_floor, store.spread_floor) * np.abs(med)
-        spread = np.maximum.reduce([std, iqr / 1.349, mad, floor, np.full_like(std, 1e-9)])
-        n = rows.shape[1]
-        return [
-            cls(m, sp, f, n)
-            for m, sp, f in zip(med.tolist(), spread.tolist(), flat.tolist(), strict=True)
-        ]
-
-
-def _quantiles(srt: np.ndarray, q: float) -> np.ndarray:
-    """Linear-interpolated quantile of each row of a row-sorted matrix (numpy's default)."""
-    pos = q * (srt.shape[1] - 1)
-    i = int(pos)
-    j = min(i + 1, srt.shape[1] - 1)
-    result: np.ndarray = srt[:, i] + (srt[:, j] - srt[:, i]) * (pos - i)
-    return result
-
-
-class _Buffer:
-    """The last ``capacity`` ``(t, value)`` of one series, in time order, as numpy views.
-
-    Appends go to the end of arrays twice the capacity; when they fill up, the newest half is
-    moved to the front (amortised O(1) per value, and reads are views, never copies).
-    """
-
-    __slots__ = ("_n", "_t", "_v", "baselines", "capacity")
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._t = np.empty(2 * capacity)
-        self._v = np.empty(2 * capacity)
-        self._n = 0
-        self.baselines: dict[tuple[float, float, int], _Baseline] = {}
-
-    def keep(self, key: tuple[float, float, int], base: _Baseline) -> None:
-        """Keep a baseline for reuse (the two most recent: an incident's onset and the start
-        of its change-point search)."""
-        self.baselines[key] = base
-        while len(self.baselines) > 2:
-            del self.baselines[next(iter(self.baselines))]
-
-    def append(self, t: float, value: float) -> None:
-        n = self._n
-        if n and self._t[n - 1] >= t:
-            if self._t[n - 1] == t:  # a second value for the same instant replaces the first
-                self._v[n - 1] = value
-            return  # an older value than the newest one: out of order, dropped
-        if n == len(self._t):
-            keep = self.capacity - 1
-            self._t[:keep] = self._t[n - keep : n]
-            self._v[:keep] = self._v[n - keep : n]
-            n = keep
-        self._t[n], self._v[n] = t, value
-        self._n = n + 1
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        lo = max(0, self._n - self.capacity)
-        return self._t[lo : self._n], self._v[lo : self._n]
-
-    def drop_before(self, t: float) -> bool:
-        """Forget values older than ``t``; whether any value is left."""
-        times, values = self.arrays()
-        cut = int(np.searchsorted(times, t, side="left"))
-        if cut:
-            rest = len(times) - cut
-            self._t[:rest], self._v[:rest] = times[cut:].copy(), values[cut:].copy()
-            self._n = rest
-        return self._n > 0
