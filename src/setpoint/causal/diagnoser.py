@@ -1,308 +1,301 @@
-"""The diagnose stage's logic (v0): group related anomalies into incidents and rank root causes.
+"""The diagnose stage's logic: anomalies in, incidents (with ranked hypotheses) out.
 
-A deliberately simple first ranking: change correlation first, then fault signatures of the most
-downstream anomalous services. The graph is caller -> callee; anomalies propagate callee -> caller.
+The stream agent hands it every value the stage consumes (anomalies, health summaries, changes,
+spans, logs) and sends the incidents it returns. Related anomalies (close in the graph and in
+time) share one incident and one id; each new member or piece of evidence publishes a new
+revision; when every member has recovered the incident closes. Time is the event time of the
+values, never the wall clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
 import networkx as nx
 
+from setpoint.causal.config import DiagnosisConfig
+from setpoint.causal.evidence import ChangeLog, LogBook, change_time, collect
+from setpoint.causal.graph import DependencyGraph
+from setpoint.causal.incidents import IncidentState, Member, confidence, hypotheses
+from setpoint.causal.metrics import SYMPTOM_KINDS, MetricKind, classify
+from setpoint.causal.ranking import NodeScore, rank
+from setpoint.causal.series import SeriesStore
 from setpoint.clock import to_datetime
 from setpoint.schemas import (
     Anomaly,
     ChangeEvent,
-    ChangeType,
-    Evidence,
-    EvidenceKind,
-    FaultClass,
-    Hypothesis,
     Incident,
     IncidentStatus,
+    LogEvent,
+    ServiceHealth,
+    TraceSpan,
     new_id,
 )
 
-ACTIONS: dict[FaultClass, list[str]] = {
-    FaultClass.BAD_DEPLOY: ["rollback_deploy"],
-    FaultClass.BAD_CONFIG: ["rollback_deploy"],
-    FaultClass.MEMORY_LEAK: ["restart"],
-    FaultClass.SATURATION: ["scale"],
-    FaultClass.POISONED_CACHE: ["flush_cache"],
-    FaultClass.EXPIRED_CERTIFICATE: ["renew_certificate"],
-    FaultClass.EXPIRED_CREDENTIAL: ["rotate_credential"],
-    FaultClass.DEPENDENCY_OUTAGE: ["shift_traffic"],
-    FaultClass.UNKNOWN: ["escalate"],
-}
-_LOG_CLASS = {
-    "cache_corrupt": FaultClass.POISONED_CACHE,
-    "oom": FaultClass.MEMORY_LEAK,
-}
-_CHANGE_CLASS = {
-    ChangeType.DEPLOY: FaultClass.BAD_DEPLOY,
-    ChangeType.CONFIG: FaultClass.BAD_CONFIG,
-    ChangeType.CERTIFICATE_EXPIRY: FaultClass.EXPIRED_CERTIFICATE,
-    ChangeType.CREDENTIAL_EXPIRY: FaultClass.EXPIRED_CREDENTIAL,
-}
-_CHANGE_LOG = {
-    FaultClass.EXPIRED_CERTIFICATE: "tls_handshake",
-    FaultClass.EXPIRED_CREDENTIAL: "auth_denied",
-}
+__all__ = ["Diagnoser"]
 
-
-@dataclass
-class _Open:
-    incident_id: str
-    domain: str
-    opened_at: float
-    anomalies: dict[str, Anomaly] = field(default_factory=dict)
-    revision: int = 0
-    last: Incident | None = None
+_MAX_SCOPE = 5000
+_ONSET_KINDS = {*SYMPTOM_KINDS, MetricKind.CPU, MetricKind.MEMORY}
 
 
 class Diagnoser:
-    """Anomalies in, incidents out.
+    """Groups anomalies into incidents and ranks their root causes.
 
     Parameters
     ----------
     graph
-        Caller -> callee dependency graph.
-    group_window_s
-        Anomalies within this long of an open incident's last activity may join it.
-    change_lookback_s
-        How far before an onset a change is a suspect.
-    novel_below
-        A top hypothesis scoring below this is not trusted: the incident is novel.
+        The dependency graph (declared topology; spans extend it as they arrive). A networkx
+        caller -> callee graph (``Topology.graph()``) is accepted and converted.
+    config
+        The stage's hyper-parameters.
+    store
+        Where series values are kept (a fresh :class:`SeriesStore` by default).
+
+    Examples
+    --------
+    >>> from setpoint.clock import to_datetime
+    >>> from setpoint.schemas import AnomalousSignal
+    >>> g = DependencyGraph.from_edges([("web", "api")])
+    >>> diag = Diagnoser(g)
+    >>> for t in range(40):
+    ...     for svc, slow in (("web", 600.0), ("api", 560.0)):
+    ...         v = 100.0 + t % 5 if t < 35 else slow
+    ...         diag.on_health(ServiceHealth(service=svc, ts=to_datetime(t), anomalous=t >= 35,
+    ...                                      slis={"latency_ms": v}))
+    >>> def anomaly(svc):
+    ...     sig = AnomalousSignal(name="latency_ms", value=600.0, baseline=100.0, score=0.99,
+    ...                           direction="up", onset=to_datetime(35))
+    ...     return Anomaly(anomaly_id=f"a-{svc}", service=svc, ts=to_datetime(39),
+    ...                    onset=to_datetime(35), score=0.99, signals=[sig])
+    >>> first = diag.on_anomaly(anomaly("web"))[0]
+    >>> second = diag.on_anomaly(anomaly("api"))[0]
+    >>> second.incident_id == first.incident_id, second.revision, second.hypotheses[0].service
+    (True, 1, 'api')
     """
 
     def __init__(
         self,
-        graph: nx.DiGraph | None = None,
-        group_window_s: float = 600.0,
-        change_lookback_s: float = 1800.0,
-        novel_below: float = 0.5,
+        graph: DependencyGraph | nx.DiGraph | None = None,
+        config: DiagnosisConfig | None = None,
+        store: SeriesStore | None = None,
     ) -> None:
-        self.graph = graph if graph is not None else nx.DiGraph()
-        self.group_window_s = group_window_s
-        self.change_lookback_s = change_lookback_s
-        self.novel_below = novel_below
-        self._open: dict[str, _Open] = {}
-        self._changes: list[ChangeEvent] = []
+        if isinstance(graph, nx.DiGraph):
+            graph = DependencyGraph.from_networkx(graph)
+        self.graph = graph if graph is not None else DependencyGraph()
+        self.config = config or DiagnosisConfig()
+        self.store = store if store is not None else SeriesStore()
+        self._logs = LogBook()
+        self._changes = ChangeLog()
+        self._incidents: dict[str, IncidentState] = {}
+        self._by_anomaly: dict[str, str] = {}
+        self._now = 0.0
 
-    def on_change(self, change: ChangeEvent) -> None:
-        self._changes.append(change)
-        horizon = change.ts.timestamp() - 4 * self.change_lookback_s
-        self._changes = [c for c in self._changes if c.ts.timestamp() >= horizon]
+    # -- input -----------------------------------------------------------------------------
+    def on_health(self, health: ServiceHealth) -> None:
+        """A detect stage health summary: the values of every series of one service."""
+        self.store.on_health(health)
+        self._news(health.service, health.ts.timestamp())
 
-    def on_anomaly(self, a: Anomaly, now: float) -> list[Incident]:
-        if a.suppressed and a.status == "firing":
+    def on_span(self, span: TraceSpan) -> None:
+        """A trace span: learns (and refreshes) the caller → callee edge."""
+        self.graph.observe_span(span)
+        self._news(span.callee, span.ts.timestamp())
+
+    def on_log(self, log: LogEvent) -> None:
+        self._logs.on_log(log)
+        self._news(log.service, log.ts.timestamp())
+
+    def on_change(self, change: ChangeEvent) -> list[Incident]:
+        """A deploy, config change or expiry: re-ranks the open incidents it may explain."""
+        self._changes.on_change(change)
+        t = change.ts.timestamp()
+        self._now = max(self._now, t)
+        out = []
+        for st in self._open():
+            near = st.onset - self.config.change_lookback_s <= change_time(change)
+            if near and change.service in self._scope(st):
+                out.append(self._publish(st, IncidentStatus.UPDATED))
+        return out
+
+    def on_anomaly(self, anomaly: Anomaly, now: float | None = None) -> list[Incident]:
+        """A detect stage anomaly: opens or extends an incident, or marks its recovery.
+
+        ``now`` is the stage's event-time clock, if it runs ahead of the anomaly's own time.
+        """
+        self.store.on_anomaly(anomaly)
+        self._now = max(self._now, anomaly.ts.timestamp(), now or 0.0)
+        iid = self._by_anomaly.get(anomaly.anomaly_id)
+        if anomaly.status == "resolved":
+            return self._resolve(iid, anomaly) if iid else []
+        if anomaly.suppressed:
             return []
-        inc = self._find(a)
-        if inc is None:
-            if a.status != "firing":
-                return []
-            inc = _Open(new_id("inc"), a.domain, a.onset.timestamp())
-            self._open[inc.incident_id] = inc
-        inc.anomalies[a.service] = a
-        out = self._emit(inc, now)
-        if out.status == IncidentStatus.RECOVERED:
-            del self._open[inc.incident_id]
-        return [out]
+        if iid is not None:
+            st = self._incidents[iid]
+            st.members[anomaly.anomaly_id].firing = True
+            st.calm_since = None
+            return [self._publish(st, IncidentStatus.UPDATED)]
+        return [self._join(anomaly)]
 
-    def _find(self, a: Anomaly) -> _Open | None:
-        for inc in self._open.values():
-            if a.service in inc.anomalies:
-                return inc
-        for inc in self._open.values():
-            last = max(x.ts.timestamp() for x in inc.anomalies.values())
-            close = inc.domain == a.domain and a.ts.timestamp() - last <= self.group_window_s
-            if close and self._related(a.service, inc.anomalies):
-                return inc
-        return None
+    def open_incident(
+        self, onset: float, now: float, services: Iterable[str] = (), reason: str = ""
+    ) -> Incident:
+        """Open an incident from outside detection (an SLO alert, a page, a known onset).
 
-    def _related(self, service: str, others: dict[str, Anomaly]) -> bool:
-        if service not in self.graph or not self.graph.number_of_edges():
-            return True
-        und = self.graph.to_undirected(as_view=True)
-        return any(o in und and nx.has_path(und, service, o) for o in others)
-
-    def _emit(self, inc: _Open, now: float) -> Incident:
-        firing = {s: a for s, a in inc.anomalies.items() if a.status == "firing"}
-        hyps = (
-            self.rank(firing, inc.opened_at)
-            if firing
-            else (inc.last.hypotheses if inc.last else [])
+        Without ``services`` every node known to the graph or the series store is in scope.
+        """
+        self._now = max(self._now, now)
+        reported = set(services)
+        first = next(iter(sorted(reported)), "")
+        st = IncidentState(
+            incident_id=new_id("inc"),
+            domain=self.graph.domain_of(first) if first else "default",
+            opened_at=now,
+            onset=onset,
+            reported=reported,
+            whole_graph=not reported,
+            last_news=now,
         )
-        status = (
-            IncidentStatus.RECOVERED
-            if not firing
-            else (IncidentStatus.OPEN if inc.revision == 0 else IncidentStatus.UPDATED)
+        self._incidents[st.incident_id] = st
+        return self._publish(st, IncidentStatus.OPEN, summary_prefix=reason)
+
+    def tick(self, now: float) -> list[Incident]:
+        """Periodic work at event time ``now``: close the incidents whose signals stayed
+        recovered for ``recovery_hold_s`` (or, opened from outside, that stayed quiet), re-rank
+        those with new evidence (at most every ``rediagnose_s``), forget old state."""
+        self._now = max(self._now, now)
+        out: list[Incident] = []
+        for st in self._open():
+            if st.firing():
+                calm = False
+            elif st.calm_since is not None:
+                calm = now - st.calm_since >= self.config.recovery_hold_s
+            else:
+                calm = now - st.last_news >= self.config.quiet_close_s
+            if calm:
+                out.append(self._publish(st, IncidentStatus.RECOVERED))
+            elif st.dirty and now - st.last_diagnosed >= self.config.rediagnose_s:
+                out.append(self._publish(st, IncidentStatus.UPDATED))
+        self.graph.expire(now)
+        self._forget(now)
+        return out
+
+    # -- queries ---------------------------------------------------------------------------
+    def incidents(self) -> list[str]:
+        """Ids of the incidents held (open ones and recently closed ones)."""
+        return list(self._incidents)
+
+    def ranking(self, incident_id: str) -> list[NodeScore]:
+        """The full ranking behind an incident's latest revision, best first."""
+        return list(self._incidents[incident_id].ranking)
+
+    # -- internals -------------------------------------------------------------------------
+    def _open(self) -> list[IncidentState]:
+        return [st for st in self._incidents.values() if not st.closed]
+
+    def _news(self, service: str, t: float) -> None:
+        self._now = max(self._now, t)
+        for st in self._open():
+            if st.whole_graph or service in st.services():
+                st.dirty = True
+                st.last_news = max(st.last_news, t)
+
+    def _join(self, anomaly: Anomaly) -> Incident:
+        onset = anomaly.onset.timestamp()
+        member = Member(anomaly.anomaly_id, anomaly.service, onset)
+        for st in sorted(self._open(), key=lambda s: s.opened_at):
+            if st.related(anomaly.service, onset, self.graph, self.config):
+                st.members[anomaly.anomaly_id] = member
+                st.calm_since = None
+                st.first_alert = min(st.first_alert, onset)
+                self._by_anomaly[anomaly.anomaly_id] = st.incident_id
+                return self._publish(st, IncidentStatus.UPDATED)
+        domain = (
+            self.graph.domain_of(anomaly.service)
+            if anomaly.service in self.graph
+            else anomaly.domain
         )
-        conf = hyps[0].score if hyps else 0.0
-        novel = not hyps or hyps[0].fault_class == FaultClass.UNKNOWN or conf < self.novel_below
-        top = hyps[0] if hyps else None
-        summary = (
-            f"{top.fault_class} on {top.service} ({conf:.2f})" if top else "no hypothesis"
-        ) + f"; {len(firing)} anomalous service(s)"
-        out = Incident(
-            incident_id=inc.incident_id,
-            domain=inc.domain,
+        st = IncidentState(new_id("inc"), domain, self._now, onset, {anomaly.anomaly_id: member})
+        self._incidents[st.incident_id] = st
+        self._by_anomaly[anomaly.anomaly_id] = st.incident_id
+        return self._publish(st, IncidentStatus.OPEN)
+
+    def _resolve(self, iid: str, anomaly: Anomaly) -> list[Incident]:
+        st = self._incidents[iid]
+        if st.closed:
+            return []
+        st.members[anomaly.anomaly_id].firing = False
+        if st.firing():
+            return [self._publish(st, IncidentStatus.UPDATED)]
+        st.calm_since = self._now
+        if self.config.recovery_hold_s <= 0:
+            return [self._publish(st, IncidentStatus.RECOVERED)]
+        return [self._publish(st, IncidentStatus.UPDATED, "all signals recovered")]
+
+    def _scope(self, st: IncidentState) -> set[str]:
+        if st.whole_graph:
+            return set(self.graph.nodes()) | set(self.store.services())
+        scope = set(st.services())
+        for svc in list(scope):
+            scope.update(self.graph.descendants(svc, self.config.explain_depth))
+            if len(scope) > _MAX_SCOPE:
+                break
+        return scope
+
+    def _publish(
+        self, st: IncidentState, status: IncidentStatus, summary_prefix: str = ""
+    ) -> Incident:
+        now = max(self._now, st.opened_at)
+        if not st.reported and st.searched != len(st.members):
+            st.onset = self._change_point(st)
+            st.searched = len(st.members)
+        evidence = collect(
+            self._scope(st), st.onset, now, (self.store, self._logs, self._changes),
+            self.graph, self.config,
+        )  # fmt: skip
+        st.ranking = rank(evidence, self.graph, self.config, st.onset)
+        hyps = hypotheses(st.ranking, evidence, self.graph, self.config)
+        conf, novel = confidence(hyps, self.config)
+        st.revision += 1
+        st.status = status
+        st.dirty = False
+        st.last_diagnosed = now
+        st.last_news = max(st.last_news, now)
+        top = f"{hyps[0].service}: {hyps[0].fault_class.value}" if hyps else "no candidate"
+        summary = f"{summary_prefix + ': ' if summary_prefix else ''}{top}, confidence {conf:.2f}"
+        return Incident(
+            incident_id=st.incident_id,
+            domain=st.domain,
             status=status,
-            revision=inc.revision,
-            opened_at=to_datetime(inc.opened_at),
+            revision=st.revision,
+            opened_at=to_datetime(st.opened_at),
             ts=to_datetime(now),
-            services=sorted(inc.anomalies),
-            anomaly_ids=[a.anomaly_id for a in inc.anomalies.values()],
+            services=sorted(st.services())[:1024],
+            anomaly_ids=list(st.members)[:4096],
             hypotheses=hyps,
             confidence=conf,
             novel=novel,
-            summary=summary,
+            summary=(summary + (" (novel: escalate)" if novel else ""))[:1024],
         )
-        inc.revision += 1
-        inc.last = out
-        return out
 
-    # -- ranking -----------------------------------------------------------------------------
-    def rank(self, firing: dict[str, Anomaly], onset: float) -> list[Hypothesis]:
-        """Hypotheses for a set of firing anomalies (by service), best first."""
-        cands: dict[tuple[str, FaultClass], tuple[float, list[Evidence], str | None]] = {}
-
-        def add(
-            svc: str, fc: FaultClass, score: float, ev: list[Evidence], cid: str | None
-        ) -> None:
-            key = (svc, fc)
-            if key not in cands or cands[key][0] < score:
-                cands[key] = (score, ev, cid)
-
-        logs = {s: _log_classes(a) for s, a in firing.items()}
-        for c in self._suspect_changes(onset):
-            self._change_hypothesis(c, firing, logs, add)
-        for svc, a in firing.items():
-            self._signature_hypothesis(svc, a, firing, logs, add)
-        ranked = sorted(cands.items(), key=lambda kv: -kv[1][0])[:8]
-        return [
-            Hypothesis(
-                rank=i + 1,
-                service=svc,
-                fault_class=fc,
-                score=min(1.0, sc),
-                change_id=cid,
-                evidence_for=ev[:16],
-                actions=ACTIONS[fc],
-            )
-            for i, ((svc, fc), (sc, ev, cid)) in enumerate(ranked)
+    def _change_point(self, st: IncidentState) -> float:
+        """The incident's onset, moved back to when its services' signals really started to
+        move (alerts fire late: after a hold, after attenuated symptoms reach a threshold), at
+        most ``onset_search_s`` earlier than its first alert."""
+        start = st.first_alert - self.config.onset_search_s
+        candidates = [
+            (svc, name, traits.bad)
+            for svc in st.services()
+            for name in self.store.names(svc)
+            if (traits := classify(name)).bad and traits.kind in _ONSET_KINDS
         ]
+        found = self.store.departures(candidates, start, st.first_alert)
+        return min([st.first_alert, *found])
 
-    def _suspect_changes(self, onset: float) -> list[ChangeEvent]:
-        out = []
-        for c in self._changes:
-            t = c.ts.timestamp()
-            if c.change_type in (ChangeType.CERTIFICATE_EXPIRY, ChangeType.CREDENTIAL_EXPIRY):
-                t = c.expires_at.timestamp() if c.expires_at else t
-            if (
-                onset - self.change_lookback_s <= t <= onset + 120
-                and c.change_type in _CHANGE_CLASS
-            ):
-                out.append(c)
-        return out
-
-    def _change_hypothesis(self, c, firing, logs, add) -> None:  # type: ignore[no-untyped-def]
-        fc = _CHANGE_CLASS[c.change_type]
-        ev = [
-            Evidence(
-                kind=EvidenceKind.CHANGE,
-                service=c.service,
-                ts=c.ts,
-                ref=c.change_id,
-                weight=0.5,
-                summary=f"{c.change_type} {c.version or ''} near the onset",
-            )
-        ]
-        score = 0.45
-        if c.service in firing:
-            score += 0.35
-            ev.append(_anomaly_evidence(firing[c.service]))
-        near = [s for s in firing if c.service in self._downstream(s)]
-        if near:
-            score += 0.2
-            ev.append(
-                Evidence(
-                    kind=EvidenceKind.TOPOLOGY,
-                    service=c.service,
-                    weight=0.2,
-                    summary=f"called by anomalous {', '.join(sorted(near))}",
-                )
-            )
-        want = _CHANGE_LOG.get(fc)
-        if want and any(want in classes for classes in logs.values()):
-            score += 0.3
-            ev.append(
-                Evidence(
-                    kind=EvidenceKind.LOG_BURST,
-                    service=c.service,
-                    weight=0.3,
-                    summary=f"{want} errors in logs",
-                )
-            )
-        elif want:
-            score -= 0.3
-        add(c.service, fc, score, ev, c.change_id)
-
-    def _signature_hypothesis(self, svc, a, firing, logs, add) -> None:  # type: ignore[no-untyped-def]
-        names = {s.name for s in a.signals}
-        downstream_anomalous = [d for d in self._downstream(svc) if d in firing and d != svc]
-        base = 0.35 if downstream_anomalous else 0.55
-        ev = [_anomaly_evidence(a)]
-        for cls in logs[svc]:
-            if cls in _LOG_CLASS:
-                add(svc, _LOG_CLASS[cls], base + 0.3, ev, None)
-            if cls == "upstream_unavailable":
-                for callee in self.graph.successors(svc) if svc in self.graph else []:
-                    add(
-                        callee,
-                        FaultClass.DEPENDENCY_OUTAGE,
-                        0.7 + (0.1 if callee in firing else 0),
-                        [
-                            *ev,
-                            Evidence(
-                                kind=EvidenceKind.TOPOLOGY,
-                                service=callee,
-                                weight=0.2,
-                                summary=f"{svc} cannot reach it",
-                            ),
-                        ],
-                        None,
-                    )
-        if "memory_mb" in names and _up(a, "memory_mb"):
-            add(svc, FaultClass.MEMORY_LEAK, base + 0.25, ev, None)
-        if names & {"saturation", "cpu"} and (_up(a, "saturation") or _up(a, "cpu")):
-            add(svc, FaultClass.SATURATION, base + 0.2, ev, None)
-        add(svc, FaultClass.UNKNOWN, base - 0.15, ev, None)
-
-    def _downstream(self, svc: str) -> set[str]:
-        if svc not in self.graph:
-            return set()
-        return set(nx.descendants(self.graph, svc))
-
-
-def _log_classes(a: Anomaly) -> set[str]:
-    return {s.name.split(":", 1)[1] for s in a.signals if s.name.startswith("log_errors:")}
-
-
-def _up(a: Anomaly, name: str) -> bool:
-    return any(s.name == name and s.direction == "up" and s.score >= 0.8 for s in a.signals)
-
-
-def _anomaly_evidence(a: Anomaly) -> Evidence:
-    sigs = ", ".join(
-        f"{s.name} {s.direction} ({s.value:.3g} vs {s.baseline:.3g})" for s in a.signals[:4]
-    )
-    return Evidence(
-        kind=EvidenceKind.ANOMALY,
-        service=a.service,
-        ts=a.onset,
-        ref=a.anomaly_id,
-        weight=a.score,
-        summary=sigs[:1000],
-    )
+    def _forget(self, now: float) -> None:
+        horizon = now - 4 * self.config.quiet_close_s
+        for iid in [i for i, st in self._incidents.items() if st.closed and st.last_news < horizon]:
+            st = self._incidents.pop(iid)
+            for aid in st.members:
+                self._by_anomaly.pop(aid, None)
+        self._changes.forget_before(now)
+        self.store.forget_before(now - self.config.memory_s)

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.fleet",
     "setpoint.cli.approvals_cmd",
     "setpoint.cli.detect",
+    "setpoint.cli.rca",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",
 )

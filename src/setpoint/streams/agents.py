@@ -11,7 +11,7 @@ from setpoint.causal import Diagnoser
 from setpoint.detectors import DetectionStage
 from setpoint.ledger import events as le
 from setpoint.policy import Decider, Outputs
-from setpoint.schemas import ActionStatus, Verification
+from setpoint.schemas import ActionStatus, Anomaly, Incident, ServiceHealth, Verification
 from setpoint.streams.runtime import Runtime
 from setpoint.streams.topics import (
     ANOMALIES,
@@ -49,18 +49,30 @@ def add_detect(rt: Runtime, stage: DetectionStage) -> None:
                 await rt.send(HEALTH, h.domain, h)
 
 
+async def send_incidents(rt: Runtime, incidents: list[Incident], anomaly: Anomaly | None) -> None:
+    for inc in incidents:
+        await rt.send(INCIDENTS, inc.domain, inc)
+        attached = [le.anomaly(anomaly, inc.incident_id)] if anomaly is not None else []
+        await rt.record([*attached, le.incident(inc)])
+
+
 def add_diagnose(rt: Runtime, diagnoser: Diagnoser) -> None:
-    @rt.app.agent(rt.topic(ANOMALIES), name="diagnose")
+    @rt.app.agent(rt.topic(ANOMALIES, HEALTH), name="diagnose")
     async def diagnose(stream: Any) -> None:
         async for event in stream.events():
             got = await rt.accept(event)
             if got is None:
                 continue
-            anomaly = got[1]
-            rt.clock.observe(anomaly.ts.timestamp())
-            for inc in diagnoser.on_anomaly(anomaly, rt.clock.now()):
-                await rt.send(INCIDENTS, inc.domain, inc)
-                await rt.record([le.anomaly(anomaly, inc.incident_id), le.incident(inc)])
+            value = got[1]
+            rt.clock.observe(value.ts.timestamp())
+            if isinstance(value, ServiceHealth):
+                diagnoser.on_health(value)
+                continue
+            await send_incidents(rt, diagnoser.on_anomaly(value, rt.clock.now()), value)
+
+    @rt.app.timer(1.0, name="diagnose-tick")
+    async def diagnose_tick() -> None:
+        await send_incidents(rt, diagnoser.tick(rt.clock.now()), None)
 
 
 async def _send_decisions(rt: Runtime, out: Outputs) -> None:

@@ -22,7 +22,7 @@ from setpoint.settings import Settings
 from setpoint.streams import agents
 from setpoint.streams.broadcast import BroadcastReader
 from setpoint.streams.runtime import Runtime, build_app
-from setpoint.streams.topics import CHANGES, CONTROL, TopicSpec
+from setpoint.streams.topics import CHANGES, CONTROL, LOGS, TRACES, TopicSpec
 
 log = logging.getLogger("setpoint.streams")
 
@@ -78,14 +78,27 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     agents.add_diagnose(rt, diagnoser)
     agents.add_decide(rt, decider)
     agents.add_verify(rt, Verifier())
+    changes: asyncio.Queue[Any] = asyncio.Queue()
+
+    @app.task
+    async def apply_changes() -> None:
+        while True:
+            change = await changes.get()
+            await agents.send_incidents(rt, diagnoser.on_change(change), None)
 
     def on_context(spec: TopicSpec, value: Any) -> None:
+        # Context every worker needs whatever partitions it owns (changes, spans, error logs,
+        # the control epoch), handed over by the broadcast thread on the event loop's thread.
         if spec is CHANGES:
-            diagnoser.on_change(value)
+            changes.put_nowait(value)  # re-ranking may publish incidents: done by the task
+        elif spec is TRACES:
+            diagnoser.on_span(value)
+        elif spec is LOGS:
+            diagnoser.on_log(value)
         else:
             decider.on_control(value)
 
-    _broadcast(app, settings, [CHANGES, CONTROL], on_context, lookback_s=6 * 3600)
+    _broadcast(app, settings, [CHANGES, TRACES, LOGS, CONTROL], on_context, lookback_s=6 * 3600)
     return app, rt
 
 
