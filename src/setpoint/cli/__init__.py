@@ -19,6 +19,9 @@ _COMMAND_MODULES = (
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",
+    "setpoint.cli.policy_cmd",
+    "setpoint.cli.control_cmd",
+    "setpoint.cli.trust_cmd",
 )
 
 
