@@ -1,8 +1,15 @@
-"""Attacks on the actuator topic of a running system: a real ``setpoint actuator`` process (which
+"""The safety envelope on real processes.
+
+Attacks on the actuator topic of a running system: a real ``setpoint actuator`` process (which
 holds only the Ed25519 *public* key), the simulated fleet with its control API, the ledger sink
 and ``setpoint revoke`` run as a command. A forged, a tampered, a replayed (as is, and late) and
 a revoked command are published straight onto the commands topic: none reaches the fleet, and
-each is in the ledger with its reason. A genuine command before them shows the path works."""
+each is in the ledger with its reason. A genuine command before them shows the path works.
+
+Then the decide stage on a real worker, fed incidents directly (detection and diagnosis are other
+tests' business): a credential rotation waits for a human (the requesting agent cannot approve
+it, alice can, and the command carries her name), a restart of the tier-0 db is refused, and the
+trust record survives a restart of the worker."""
 
 from __future__ import annotations
 
@@ -152,3 +159,77 @@ def test_forged_tampered_replayed_and_revoked_commands_never_run(  # type: ignor
     assert acts == [acts[0]] and acts[0].startswith("act scale inventory"), acts
     assert _state(runner) == before
     assert "Traceback" not in procs.log("actuator")
+
+
+def _incident(iid: str, service: str, fault: str, verb: str) -> bytes:
+    now = datetime.fromtimestamp(time.time(), UTC)
+    hyp = {"rank": 1, "service": service, "fault_class": fault, "score": 0.9, "actions": [verb],
+           "evidence_for": [{"kind": "anomaly", "service": service, "summary": "it moved",
+                             "weight": 0.5}]}  # fmt: skip
+    inc = {"incident_id": iid, "status": "open", "opened_at": now.isoformat(),
+           "ts": now.isoformat(), "services": [service], "anomaly_ids": ["a-1"],
+           "hypotheses": [hyp], "confidence": 0.95, "summary": f"{fault} on {service}"}  # fmt: skip
+    return json.dumps(inc).encode()
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "setpoint.cli", *args], env={**os.environ, **env},
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_a_gated_action_waits_for_a_human_a_refused_one_never_runs_and_trust_persists(  # type: ignore[no-untyped-def]
+    env, procs, sink, fleet
+) -> None:
+    from setpoint.streams.control import trust_records
+    from setpoint.streams.topics import INCIDENTS
+
+    _, lines = fleet
+    procs.start("worker", "worker", SETPOINT_FLEET_URL=FLEET_URL)
+    procs.start("actuator", "actuator", SETPOINT_FLEET_URL=FLEET_URL)
+    p = producer(env)
+    for raw in (_incident("inc-cred", "payments", "expired_credential", "rotate_credential"),
+                _incident("inc-db", "db", "memory_leak", "restart")):  # fmt: skip
+        p.produce(topic(env, INCIDENTS), key=b"default", value=raw)
+    p.flush(10)
+
+    asked = wait_for(lambda: sink.rows("event_type = 'approval.requested'"), 90, "the gate")
+    apr = asked[0]["entity_id"]
+    db = "event_type = 'policy.decision' AND incident_id = 'inc-db'"
+    refused = wait_for(lambda: sink.rows(db), 30, "the db decision")
+    assert "restart on db: deny by tier0-no-restart" in refused[0]["summary"]
+    assert not any("rotate_credential" in line for line in lines), "nothing runs before a human"
+
+    mine = _cli(env, "approvals", "approve", apr, "--as", "setpoint.decide")
+    assert mine.returncode == 2 and "security.self_approval" in mine.stderr
+    ok = _cli(env, "approvals", "approve", apr, "--as", "alice", "--comment", "leaked: rotate")
+    assert ok.returncode == 0 and f"approved {apr} as alice" in ok.stdout, ok.stderr
+    ran = "event_type = 'action.executed' AND incident_id = 'inc-cred'"
+    done = wait_for(lambda: sink.rows(ran), 60, "the approved rotation")
+    assert json.loads(done[0]["payload"])["verb"] == "rotate_credential"
+    issued = sink.rows("event_type = 'command.issued' AND incident_id = 'inc-cred'")
+    assert "approved by alice" in issued[0]["summary"]
+    assert any(line.startswith("act rotate_credential payments: ok") for line in lines)
+    assert not any(" db" in line and line.startswith("act restart") for line in lines)
+
+    # Trust survives a restart of the worker: the next proposal counts on from the record.
+    settings = settings_from(env)
+    pair = ("setpoint.decide", "rotate_credential", "service:payments")
+
+    def record() -> Any:
+        recs = trust_records(settings)
+        return next((r for r in recs if (r.agent, r.verb, r.scope) == pair), None)
+
+    first = wait_for(lambda: (r := record()) is not None and r.agreed == 1 and r, 30, "trust")
+    assert first.proposals == 1
+    procs.kill("worker")
+    procs.start("worker2", "worker", SETPOINT_FLEET_URL=FLEET_URL)
+    p.produce(
+        topic(env, INCIDENTS),
+        key=b"default",
+        value=_incident("inc-cred-2", "payments", "expired_credential", "rotate_credential"),
+    )
+    p.flush(10)
+    again = wait_for(lambda: (r := record()) is not None and r.proposals >= 2 and r, 90,
+                     "the restarted worker's trust update")  # fmt: skip
+    assert (again.proposals, again.agreed, again.version) == (2, 1, first.version + 1)
+    assert "Traceback" not in procs.log("worker2") + procs.log("actuator")
