@@ -233,3 +233,37 @@ def test_a_gated_action_waits_for_a_human_a_refused_one_never_runs_and_trust_per
                      "the restarted worker's trust update")  # fmt: skip
     assert (again.proposals, again.agreed, again.version) == (2, 1, first.version + 1)
     assert "Traceback" not in procs.log("worker2") + procs.log("actuator")
+
+
+def test_the_barrier_returns_only_once_every_published_control_event_is_applied(env) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from setpoint.schemas import ControlEvent
+    from setpoint.streams.broadcast import BroadcastReader
+    from setpoint.streams.topics import CONTROL
+
+    settings = settings_from(env)
+    applied: list[int] = []
+    reader = BroadcastReader(settings, [CONTROL], lambda _s, v: applied.append(v.epoch), None)
+
+    async def scenario() -> tuple[int, int, bool]:
+        reader.start(asyncio.get_running_loop())
+        while not reader.ready.is_set():
+            await asyncio.sleep(0.05)
+        p = producer(env)
+        t0 = datetime.fromtimestamp(0, UTC)
+        for epoch in range(1, 41):
+            ev = ControlEvent(control_id=f"c{epoch}", action="revoke", epoch=epoch, ts=t0,
+                              agent=f"agent-{epoch}")  # fmt: skip
+            p.produce(topic(env, CONTROL), key=f"revoke:agent-{epoch}".encode(), value=encode(ev))
+        p.flush(10)
+        seen_at_once = len(applied)
+        ok = await reader.barrier(timeout_s=10)
+        return seen_at_once, len(applied), ok
+
+    try:
+        at_once, after, ok = asyncio.run(scenario())
+    finally:
+        reader.stop()
+    assert ok and after == 40, (at_once, after)
+    assert at_once < 40, "published events are not applied instantly: the barrier had to wait"

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.policy_cmd",
     "setpoint.cli.control_cmd",
     "setpoint.cli.trust_cmd",
+    "setpoint.cli.keys_cmd",
 )
 
 

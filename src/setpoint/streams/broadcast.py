@@ -12,6 +12,7 @@ a revocation acknowledged before the command is checked always applies to it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from setpoint.streams.codec import decode
 from setpoint.streams.topics import TopicSpec, full_name
 
 Handler = Callable[[TopicSpec, Any], None]
+log = logging.getLogger("setpoint.streams")
 
 
 class BroadcastReader:
@@ -47,6 +49,7 @@ class BroadcastReader:
         self.lookback_s = lookback_s
         self.ready = threading.Event()
         self.bad_messages = 0
+        self.failed = False
         self._applied: dict[tuple[str, int], int] = {}
         self._tps: list[tuple[str, int]] = []
         self._probe: Consumer | None = None
@@ -96,10 +99,11 @@ class BroadcastReader:
         )
         by_name = {full_name(self.settings.topic_prefix, s): s for s in self.specs}
         try:
-            pending = {k: v for k, v in self._assign(consumer).items() if v > 0}
-            if not pending:
+            ends = self._assign_retrying(consumer)
+            pending = {k: v for k, v in (ends or {}).items() if v > 0}
+            if ends is not None and not pending:
                 self.ready.set()
-            while not self._stop.is_set():
+            while ends is not None and not self._stop.is_set():
                 msg = consumer.poll(0.2)
                 if msg is None or msg.error():
                     continue
@@ -110,10 +114,23 @@ class BroadcastReader:
                         self.ready.set()
                 self._deliver(by_name[key[0]], msg.value(), key, msg.offset() or 0)
         except KafkaException:
-            self.ready.set()
-            raise
+            # Fail closed: ``ready`` stays unset and ``barrier`` says no, so an actuator waiting
+            # on its control state executes nothing rather than execute without it.
+            self.failed = True
+            log.exception("broadcast reader of %s stopped", [s.name for s in self.specs])
         finally:
             consumer.close()
+
+    def _assign_retrying(self, consumer: Consumer) -> dict[tuple[str, int], int] | None:
+        """Assign every partition, retrying while the broker is not ready (a topic just created
+        has no leader for a moment); ``None`` once stopped."""
+        while not self._stop.is_set():
+            try:
+                return self._assign(consumer)
+            except KafkaException as exc:
+                log.warning("broadcast reader: cannot assign yet (%s); retrying", exc)
+                self._stop.wait(0.5)
+        return None
 
     def _deliver(self, spec: TopicSpec, raw: bytes | None, tp: tuple[str, int], off: int) -> None:
         try:
@@ -146,7 +163,7 @@ class BroadcastReader:
         return True
 
     def _high_marks(self, timeout_s: float) -> dict[tuple[str, int], int] | None:
-        if not self.ready.is_set():
+        if self.failed or not self.ready.is_set():
             return None
         if self._probe is None:
             conf = {"bootstrap.servers": self.settings.kafka_bootstrap(),

@@ -71,3 +71,18 @@ def test_explain_a_full_command_file_at_its_issue_time_under_a_trust_mode(
     out = capsys.readouterr().out
     assert "at 2026-01-05T10:00:00+00:00" in out and "trust: bot is in advisory mode" in out
     assert out.rstrip().splitlines()[-1].startswith("outcome: approval")
+
+
+def test_keys_generate_writes_a_pair_the_loaders_read_and_never_overwrites(tmp_path: Path) -> None:
+    from setpoint.policy import sign, verify
+    from setpoint.settings import Settings
+    from setpoint.streams.loading import signing_key, verify_key
+    from tests.unit.test_actuator import command
+
+    key = tmp_path / "signing.key"
+    assert main(["keys", "generate", str(key)]) == 0
+    assert oct(key.stat().st_mode)[-3:] == "600"
+    assert main(["keys", "generate", str(key)]) == 2
+    signer = signing_key(Settings(signing_key=None, signing_key_path=key))
+    checker = verify_key(Settings(verify_key_path=key.with_suffix(".pub")))
+    verify(sign(command(b"unused"), signer), checker)
