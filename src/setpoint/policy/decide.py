@@ -12,8 +12,9 @@ from setpoint.clock import to_datetime
 from setpoint.policy.approvals import timed_out
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.issue import new_command, undo_command
+from setpoint.policy.learning import Learner
 from setpoint.policy.signing import SigningKey, sign
-from setpoint.policy.trust import TrustBook, TrustEvent, scope_of
+from setpoint.policy.trust import TrustBook, TrustEvent
 from setpoint.schemas import (
     ActionResult,
     ActionStatus,
@@ -27,7 +28,6 @@ from setpoint.schemas import (
     Incident,
     IncidentStatus,
     PolicyDecision,
-    TrustMode,
     TrustRecord,
     Verb,
     Verification,
@@ -122,10 +122,8 @@ class Decider:
         self.act_confidence = act_confidence
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
+        self.learner = Learner(self.trust, envelope)
         self._cases: dict[str, _Case] = {}
-        self._issued: dict[str, tuple[str, str, str]] = {}
-        """action id -> (agent, verb, trust scope) of the actions this stage issued."""
-        self._failed: set[str] = set()
 
     @property
     def epoch(self) -> int:
@@ -174,7 +172,7 @@ class Decider:
         return self._next(case, now)
 
     def on_result(self, res: ActionResult, now: float) -> Outputs:
-        out = self._learn_from_result(res, now)
+        out = Outputs(trust=self.learner.undone(res, now))
         case = self._cases.get(res.incident_id)
         if case is None or case.current is None or res.command_id != case.current.command_id:
             return out
@@ -195,11 +193,7 @@ class Decider:
         return out
 
     def on_verification(self, v: Verification, now: float) -> Outputs:
-        event = {VerificationOutcome.RECOVERED: TrustEvent.SUCCEEDED,
-                 VerificationOutcome.NOT_RECOVERED: TrustEvent.FAILED}.get(v.outcome)  # fmt: skip
-        out = self._learn(event, v.action_id, now) if event else Outputs()
-        if event == TrustEvent.FAILED:
-            self._failed.add(v.action_id)
+        out = Outputs(trust=self.learner.verified(v, now))
         case = self._cases.get(v.incident_id)
         if case is None or case.current is None:
             return out
@@ -229,12 +223,14 @@ class Decider:
             return Outputs()
         case.approval = None
         cmd = req.command
-        out = self._observe(TrustEvent.AGREED if d.approved else TrustEvent.DISAGREED, cmd, now)
+        answer = TrustEvent.AGREED if d.approved else TrustEvent.DISAGREED
+        out = Outputs(trust=self.learner.observe(answer, cmd, now))
         if not d.approved:
             out.extend(self._escalate(case, "approval_denied", f"denied by {d.approver}", now))
             return out
         approved = cmd.model_copy(update={"approved_by": d.approver})
-        out.extend(self._act(case, approved, Proposal.of(approved, self._mode(cmd, now)), now))
+        proposal = Proposal.of(approved, self.learner.mode(cmd, now))
+        out.extend(self._act(case, approved, proposal, now))
         return out
 
     def tick(self, now: float) -> Outputs:
@@ -270,10 +266,10 @@ class Decider:
             cmd = new_command(case.incident, hyp, verb, self.agent, case.attempts + 1,
                               self.epoch, now, ttl, new_id("cmd"))  # fmt: skip
             decision = self.envelope.evaluate(
-                Proposal.of(cmd, self._mode(cmd, now)), self.state, now
+                Proposal.of(cmd, self.learner.mode(cmd, now)), self.state, now
             )
             out.decisions.append(Decided(case.incident.incident_id, verb, hyp.service, decision))
-            out.extend(self._observe(TrustEvent.PROPOSED, cmd, now))
+            out.trust += self.learner.observe(TrustEvent.PROPOSED, cmd, now)
             cmd = _decided(cmd, decision)
             step = self._apply_decision(case, cmd, decision, now)
             if step is not None:
@@ -297,37 +293,6 @@ class Decider:
         case.history.append(f"{cmd.verb} on {cmd.target} denied: {'; '.join(decision.reasons)}")
         return None
 
-    # -- trust ------------------------------------------------------------------------------
-    def _scope(self, cmd: AnyCommand) -> str:
-        tier = self.envelope.subject(Proposal.of(cmd)).tier
-        return scope_of(self.trust.config, cmd.target, tier)
-
-    def _mode(self, cmd: AnyCommand, now: float) -> TrustMode | None:
-        if not self.trust.config.enabled:
-            return None
-        return self.trust.mode(cmd.agent, str(cmd.verb), self._scope(cmd), now)
-
-    def _observe(self, event: TrustEvent, cmd: AnyCommand, now: float) -> Outputs:
-        if not self.trust.config.enabled:
-            return Outputs()
-        got = self.trust.observe(event, cmd.agent, str(cmd.verb), self._scope(cmd), now)
-        return Outputs(trust=[got])
-
-    def _learn(self, event: TrustEvent, action_id: str, now: float, demote: bool = True) -> Outputs:
-        pair = self._issued.get(action_id)
-        if pair is None or not self.trust.config.enabled:
-            return Outputs()
-        return Outputs(trust=[self.trust.observe(event, *pair, now, demote=demote)])
-
-    def _learn_from_result(self, res: ActionResult, now: float) -> Outputs:
-        # A rollback of an action this stage issued counts against its pair; one the kill switch
-        # forced (the revocation rolled it back, not its outcome) does not.
-        if res.status != ActionStatus.UNDONE or res.undoes is None:
-            return Outputs()
-        if res.reason_code.startswith("security"):
-            return Outputs()
-        return self._learn(TrustEvent.ROLLED_BACK, res.undoes, now, res.undoes not in self._failed)
-
     # -- emitting ----------------------------------------------------------------------------
     def _emit(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
         signed = sign(cmd, self.key)
@@ -335,8 +300,7 @@ class Decider:
         case.attempts += 1
         case.phase = Phase.ACTING
         self.state.started(self.envelope.action(Proposal.of(signed), signed.command_id, now))
-        if signed.verb != Verb.UNDO:
-            self._issued[signed.command_id] = (signed.agent, str(signed.verb), self._scope(signed))
+        self.learner.issued(signed)
         return Outputs(commands=[signed])
 
     def _request_approval(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:

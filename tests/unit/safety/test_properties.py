@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -45,6 +44,11 @@ rules:
 """
 VERBS = {"scale": "saturation", "restart": "memory_leak", "flush_cache": "poisoned_cache",
          "rollback_deploy": "bad_deploy", "shift_traffic": "dependency_outage"}  # fmt: skip
+
+
+def memory_records() -> ExecutionRecords:
+    """The actuator's execution record in an in-memory SQLite (one per example, no files)."""
+    return ExecutionRecords(Path(":memory:"))
 
 
 class Backend:
@@ -117,32 +121,31 @@ step = st.one_of(
 def test_in_flight_actions_never_exceed_the_caps_under_any_interleaving(steps: list[Any]) -> None:
     env = PolicyEnvelope(Policy.from_text(CAPS), SHOP)
     dec = Decider(env, KEY, settle_s=0)
-    with TemporaryDirectory() as tmp:
-        act = Actuator(env, KEY, Backend(), ExecutionRecords(Path(tmp) / "r.sqlite"))
-        queue: list[AnyCommand] = []
-        executed: list[str] = []
-        now, n = 1_000_000.0, 0
-        for s in steps:
-            if s[0] == "incident":
-                n += 1
-                hyp = hypothesis(s[1], VERBS[s[2]], [s[2]])
-                queue += dec.on_incident(incident([hyp], iid=f"inc-{n}", opened=now, now=now,
-                                                  domain=s[3]), now).commands  # fmt: skip
-            elif s[0] == "deliver" and queue:
-                res = act.execute(queue.pop(s[1] % len(queue)))
-                if res.status == "executed":
-                    executed.append(res.action_id)
-                queue += dec.on_result(res, now).commands
-            elif s[0] == "verify" and executed:
-                aid = executed.pop(s[1] % len(executed))
-                v = _verification(aid, dec, act, s[2], now)
-                act.finished(aid)
-                queue += dec.on_verification(v, now).commands if v else []
-            elif s[0] == "wait":
-                now += s[1]
-                queue += dec.tick(now).commands
-            assert_within_caps(env, dec.state, now)
-            assert_within_caps(env, act.state, act.clock.now())
+    act = Actuator(env, KEY, Backend(), memory_records())
+    queue: list[AnyCommand] = []
+    executed: list[str] = []
+    now, n = 1_000_000.0, 0
+    for s in steps:
+        if s[0] == "incident":
+            n += 1
+            hyp = hypothesis(s[1], VERBS[s[2]], [s[2]])
+            queue += dec.on_incident(incident([hyp], iid=f"inc-{n}", opened=now, now=now,
+                                              domain=s[3]), now).commands  # fmt: skip
+        elif s[0] == "deliver" and queue:
+            res = act.execute(queue.pop(s[1] % len(queue)))
+            if res.status == "executed":
+                executed.append(res.action_id)
+            queue += dec.on_result(res, now).commands
+        elif s[0] == "verify" and executed:
+            aid = executed.pop(s[1] % len(executed))
+            v = _verification(aid, dec, act, s[2], now)
+            act.finished(aid)
+            queue += dec.on_verification(v, now).commands if v else []
+        elif s[0] == "wait":
+            now += s[1]
+            queue += dec.tick(now).commands
+        assert_within_caps(env, dec.state, now)
+        assert_within_caps(env, act.state, act.clock.now())
 
 
 def _verification(aid: str, dec: Decider, act: Actuator, ok: bool, now: float) -> Any:
@@ -202,36 +205,35 @@ attempt = st.tuples(
 def test_a_command_the_envelope_does_not_allow_never_reaches_a_backend(tries: list[Any]) -> None:
     env = PolicyEnvelope(Policy.from_text(GATE), SHOP)
     backend = Backend()
-    with TemporaryDirectory() as tmp:
-        act = Actuator(env, KEY, backend, ExecutionRecords(Path(tmp) / "r.sqlite"))
-        frozen, scale_revoked, epoch, t, clock = False, False, 0, 1_000_000.0, 0.0
-        for i, (verb, target, how, approver, control) in enumerate(tries):
-            if control is not None:
-                epoch += 1
-                what = {"revoke-scale": ("revoke", "scale")}.get(control, (control, "*"))
-                act.on_control(_control(epoch, what[0], verb=what[1]))
-                frozen = {"freeze": True, "unfreeze": False}.get(control, frozen)
-                scale_revoked = scale_revoked or control == "revoke-scale"
-            t += 10
-            issued = t - 1000 if how == "stale" else t
-            cmd = sign(_cmd(i, verb, target, epoch, issued, approved_by=approver), KEY)
-            if how == "forged":
-                cmd = sign(cmd, b"not-the-key")
-            elif how == "tampered":
-                cmd = cmd.model_copy(update={"target": "auth" if target != "auth" else "catalog"})
-            before = len(backend.calls)
-            act.finished(act.execute(cmd).action_id)  # verified at once: the caps do not bind
-            reached = len(backend.calls) > before
-            # The actuator's clock is the latest issue time of any authentic command it has seen.
-            authentic = how in ("valid", "stale")
-            clock = max(clock, issued) if authentic else clock
-            allowed = (
-                authentic and clock <= issued + 300 and not frozen
-                and target in ("auth", "catalog")
-                and not (verb == "scale" and scale_revoked)
-                and (verb == "scale" or approver is not None)
-            )  # fmt: skip
-            assert reached == allowed, (verb, target, how, approver, frozen, scale_revoked)
+    act = Actuator(env, KEY, backend, memory_records())
+    frozen, scale_revoked, epoch, t, clock = False, False, 0, 1_000_000.0, 0.0
+    for i, (verb, target, how, approver, control) in enumerate(tries):
+        if control is not None:
+            epoch += 1
+            what = {"revoke-scale": ("revoke", "scale")}.get(control, (control, "*"))
+            act.on_control(_control(epoch, what[0], verb=what[1]))
+            frozen = {"freeze": True, "unfreeze": False}.get(control, frozen)
+            scale_revoked = scale_revoked or control == "revoke-scale"
+        t += 10
+        issued = t - 1000 if how == "stale" else t
+        cmd = sign(_cmd(i, verb, target, epoch, issued, approved_by=approver), KEY)
+        if how == "forged":
+            cmd = sign(cmd, b"not-the-key")
+        elif how == "tampered":
+            cmd = cmd.model_copy(update={"target": "auth" if target != "auth" else "catalog"})
+        before = len(backend.calls)
+        act.finished(act.execute(cmd).action_id)  # verified at once: the caps do not bind
+        reached = len(backend.calls) > before
+        # The actuator's clock is the latest issue time of any authentic command it has seen.
+        authentic = how in ("valid", "stale")
+        clock = max(clock, issued) if authentic else clock
+        allowed = (
+            authentic and clock <= issued + 300 and not frozen
+            and target in ("auth", "catalog")
+            and not (verb == "scale" and scale_revoked)
+            and (verb == "scale" or approver is not None)
+        )  # fmt: skip
+        assert reached == allowed, (verb, target, how, approver, frozen, scale_revoked)
 
 
 # -- revocation stops every command issued before it ----------------------------------------
@@ -248,42 +250,41 @@ event = st.one_of(
 def test_revocation_stops_every_command_issued_before_it(events: list[Any]) -> None:
     env = PolicyEnvelope(Policy.from_text(GATE), SHOP)
     backend = Backend()
-    with TemporaryDirectory() as tmp:
-        act = Actuator(env, KEY, backend, ExecutionRecords(Path(tmp) / "r.sqlite"))
-        epoch, queue, seen = 0, [], []  # type: ignore[var-annotated]
-        pending: list[ControlEvent] = []
-        for i, ev in enumerate(events):
-            if ev[0] == "issue":
-                queue.append(sign(_cmd(i, "scale", ev[2], epoch, 1e6 + i, agent=ev[1]), KEY))
-            elif ev[0] == "control":
-                epoch += 1
-                pending.append(_control(epoch, ev[1], agent=ev[2], scope=ev[3]))
-            elif queue:
-                # the control events published so far land before, or while, the command runs
-                landing, pending[:] = list(pending), []
-                cmd = queue.pop(ev[1] % len(queue))
-                if ev[2]:
-                    backend.hook = lambda _c, evs=landing: [act.on_control(e) for e in evs]
-                else:
-                    for e in landing:
-                        act.on_control(e)
-                    backend.hook = None
-                before_exec = list(seen) if ev[2] else [*seen, *landing]
-                seen += landing
-                before = backend.replicas.get(cmd.target, 4)
-                res = act.execute(cmd)
-                act.finished(res.action_id)
-                for e in landing:  # landed meanwhile, whether or not the backend was called
+    act = Actuator(env, KEY, backend, memory_records())
+    epoch, queue, seen = 0, [], []  # type: ignore[var-annotated]
+    pending: list[ControlEvent] = []
+    for i, ev in enumerate(events):
+        if ev[0] == "issue":
+            queue.append(sign(_cmd(i, "scale", ev[2], epoch, 1e6 + i, agent=ev[1]), KEY))
+        elif ev[0] == "control":
+            epoch += 1
+            pending.append(_control(epoch, ev[1], agent=ev[2], scope=ev[3]))
+        elif queue:
+            # the control events published so far land before, or while, the command runs
+            landing, pending[:] = list(pending), []
+            cmd = queue.pop(ev[1] % len(queue))
+            if ev[2]:
+                backend.hook = lambda _c, evs=landing: [act.on_control(e) for e in evs]
+            else:
+                for e in landing:
                     act.on_control(e)
-                covered = [e for e in seen if _covers(e, cmd) and cmd.epoch < e.epoch]
-                if covered:
-                    assert res.status in ("rejected", "undone"), (cmd.epoch, covered, res.reason)
-                    assert backend.replicas.get(cmd.target, 4) == before, "left half-applied"
-                if _refused(before_exec, cmd):
-                    expected = "rejected"
-                else:
-                    expected = "undone" if _refused(seen, cmd) else "executed"
-                assert res.status == expected, (cmd.epoch, seen, res.reason)
+                backend.hook = None
+            before_exec = list(seen) if ev[2] else [*seen, *landing]
+            seen += landing
+            before = backend.replicas.get(cmd.target, 4)
+            res = act.execute(cmd)
+            act.finished(res.action_id)
+            for e in landing:  # landed meanwhile, whether or not the backend was called
+                act.on_control(e)
+            covered = [e for e in seen if _covers(e, cmd) and cmd.epoch < e.epoch]
+            if covered:
+                assert res.status in ("rejected", "undone"), (cmd.epoch, covered, res.reason)
+                assert backend.replicas.get(cmd.target, 4) == before, "left half-applied"
+            if _refused(before_exec, cmd):
+                expected = "rejected"
+            else:
+                expected = "undone" if _refused(seen, cmd) else "executed"
+            assert res.status == expected, (cmd.epoch, seen, res.reason)
 
 
 def _covers(e: ControlEvent, cmd: AnyCommand) -> bool:
