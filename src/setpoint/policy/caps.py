@@ -30,7 +30,23 @@ def check(
     scope: Scope = _everything,
 ) -> Breach | None:
     """The first of ``caps`` that starting ``this`` (attempt ``attempt`` of its incident) would
-    break, as ``(cap name, reason)``."""
+    break, as ``(cap name, reason)``.
+
+    Examples
+    --------
+    >>> from setpoint.policy.inventory import ServiceInfo
+    >>> from setpoint.policy.rules import Subject
+    >>> inv = Inventory({"web": ServiceInfo(replicas=4, depends_on=("db",)),
+    ...                  "db": ServiceInfo(replicas=4)})
+    >>> state = LiveState()
+    >>> restart = Action("a1", Subject("restart", "db"), "d", "i1", 0.0, {"db": 4, "web": 4})
+    >>> state.started(restart)
+    >>> flush = Action("a2", Subject("flush_cache", "web"), "d", "i2", 10.0, {"web": 4})
+    >>> check(Caps(max_fleet_share=0.5), flush, 1, state, inv)[0]
+    'max_fleet_share'
+    >>> check(Caps(max_service_share=1.0), flush, 1, state, inv)[1]
+    'blast radius: 8 of 4 web instances acted on at once (200%; cap 100%)'
+    """
     if caps.max_attempts is not None and attempt > caps.max_attempts:
         return "max_attempts", f"attempt {attempt} exceeds {caps.max_attempts} per incident"
     now = this.started

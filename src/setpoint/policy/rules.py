@@ -132,7 +132,16 @@ def _in_hours(hours: str, minute: int) -> bool:
 
 
 class Selector(_Frozen):
-    """Which proposals a rule, a cap or a freeze is about."""
+    """Which proposals a rule, a cap or a freeze is about.
+
+    Examples
+    --------
+    >>> sel = Selector(verbs=["restart"], services=["pay*"], tiers=[0, 1])
+    >>> sel.mismatch(Subject("restart", "payments", tier=1)) is None
+    True
+    >>> sel.mismatch(Subject("restart", "payments", tier=2))
+    'payments is tier 2, not in [0, 1]'
+    """
 
     verbs: list[str] = ["*"]
     services: list[str] = ["*"]

@@ -76,9 +76,8 @@ async def _send_decisions(rt: Runtime, out: Outputs) -> None:
     for esc in out.escalations:
         await rt.send(ESCALATIONS, esc.domain, esc)
         await rt.record([le.escalation(esc)])
-    for ans in out.answers:
+    for ans in out.answers:  # recorded in the ledger when the decide agent reads it back
         await rt.send(APPROVAL_DECISIONS, "default", ans)
-        await rt.record([le.approval_decision(ans)])
     for rec, changed in out.trust:
         await rt.send(TRUST, rec.key, rec)
         if changed:
