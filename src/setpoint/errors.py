@@ -11,7 +11,8 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     ├── InputError                      input           bad input; never crashes a worker
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
-    │   └── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
+    │   ├── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
+    │   └── ApprovalClosedError         input.approval_closed  already answered, or expired
     ├── InfraError                      infra           a service we depend on misbehaved
     │   ├── BrokerError                 infra.broker    Kafka unreachable, topic missing
     │   └── LedgerStoreError            infra.ledger    ClickHouse unreachable or refused a write
@@ -19,7 +20,10 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── SignatureError              security.signature  forged or tampered
     │   ├── ExpiredCommandError         security.expired    past its expiry
     │   ├── ReplayError                 security.replay     idempotency key seen before
-    │   └── RevokedError                security.revoked    issued before a revocation epoch
+    │   ├── RevokedError                security.revoked    covered by a freeze or a revocation
+    │   ├── ControlStateError           security.control_state  kill switch state unconfirmed
+    │   ├── SelfApprovalError           security.self_approval  a requester answering itself
+    │   └── AuthError                   security.auth       no or a wrong token (HTTP endpoints)
     └── ActuatorError                   actuator        a backend call failed
         └── PreconditionError           actuator.precondition  the verb's precondition does not hold
 
@@ -104,6 +108,10 @@ class CaseFormatError(InputError):
     code = "input.case"
 
 
+class ApprovalClosedError(InputError):
+    code = "input.approval_closed"
+
+
 class InfraError(SetpointError):
     code = "infra"
 
@@ -134,6 +142,18 @@ class ReplayError(SecurityError):
 
 class RevokedError(SecurityError):
     code = "security.revoked"
+
+
+class ControlStateError(SecurityError):
+    code = "security.control_state"
+
+
+class SelfApprovalError(SecurityError):
+    code = "security.self_approval"
+
+
+class AuthError(SecurityError):
+    code = "security.auth"
 
 
 class ActuatorError(SetpointError):

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = None
     """The key the decide stage signs commands with; falls back to ``signing_key_path``."""
     signing_key_path: Path | None = None
+    """An Ed25519 PEM private key (or an HMAC secret in hex); default ``data_dir/signing.key``,
+    created as Ed25519 when missing."""
+    verify_key_path: Path | None = None
+    """The actuator's Ed25519 PEM public key; unset: it verifies with the signing key."""
     agent_id: str = "setpoint.decide"
     worker_id: str = ""
     app_id: str = "setpoint"
@@ -46,6 +50,9 @@ class Settings(BaseSettings):
     """Where the simulated fleet's control API listens (the sim actuator backend calls it)."""
     escalation_webhook: str = ""
     approvals_token: SecretStr | None = None
+    """A shared token for ``setpoint approvals serve``; the request names the approver."""
+    approvals_tokens_path: Path | None = None
+    """A file of ``NAME TOKEN`` lines: each approver's own token (the identity comes from it)."""
     log_level: str = "warn"
 
     def resolved_ledger_dsn(self) -> str:

@@ -112,22 +112,69 @@ def test_forged_command_cannot_move_the_clock(actuator, key) -> None:  # type: i
     assert act.execute(command(key)).status == "executed"
 
 
-def test_revocation_rejects_commands_issued_before_it(actuator, key) -> None:  # type: ignore[no-untyped-def]
+def control(action: str, epoch: int, **who: str) -> ControlEvent:
+    return ControlEvent(control_id=f"c{epoch}", action=action, epoch=epoch, ts=ts(0), **who)
+
+
+def test_revocation_rejects_until_restored_and_what_was_issued_before(actuator, key) -> None:  # type: ignore[no-untyped-def]
     act, backend = actuator
-    act.on_control(
-        ControlEvent(
-            control_id="c",
-            action="revoke",
-            epoch=3,
-            ts=ts(0),
-            agent="setpoint.decide",
-            verb="scale",
-        )
-    )
+    act.on_control(control("revoke", 3, agent="setpoint.decide", verb="scale"))
     res = act.execute(command(key, epoch=2))
     assert res.status == "rejected" and res.reason_code == "security.revoked"
-    assert act.execute(command(key, "c2", epoch=3)).status == "executed"
+    during = act.execute(command(key, "c2", epoch=3))
+    assert during.status == "rejected", "a revoked agent's new commands do not run either"
+    act.on_control(control("restore", 4, agent="setpoint.decide", verb="scale"))
+    assert act.execute(command(key, "c3", epoch=3)).status == "rejected"
+    assert act.execute(command(key, "c4", epoch=4)).status == "executed"
+    assert backend.executed == ["c4"]
+
+
+def test_a_revocation_elsewhere_does_not_touch_this_command(actuator, key) -> None:  # type: ignore[no-untyped-def]
+    act, _ = actuator
+    act.on_control(control("revoke", 7, agent="other-agent"))
+    act.on_control(control("revoke", 8, agent="*", verb="restart"))
+    act.on_control(control("revoke", 9, scope="payments"))
+    assert act.execute(command(key, epoch=0)).status == "executed"
+
+
+def test_commands_queued_before_a_freeze_never_run_even_after_unfreeze(actuator, key) -> None:  # type: ignore[no-untyped-def]
+    act, backend = actuator
+    act.on_control(control("freeze", 5))
+    act.on_control(control("unfreeze", 6))
+    res = act.execute(command(key, epoch=4))
+    assert res.status == "rejected" and "before the freeze at epoch 5" in res.reason
+    assert act.execute(command(key, "c2", epoch=6)).status == "executed"
     assert backend.executed == ["c2"]
+
+
+class RevokedMidway(RecordingBackend):
+    """A revocation lands while the backend is executing (the control reader's thread)."""
+
+    def __init__(self, act: Actuator | None = None) -> None:
+        super().__init__()
+        self.act = act
+        self.undone: list[str] = []
+
+    def execute(self, cmd: AnyCommand) -> Outcome:
+        out = super().execute(cmd)
+        assert self.act is not None
+        self.act.on_control(control("revoke", 1, agent=cmd.agent))
+        return out
+
+    def undo(self, verb: str, target: str, captured: dict[str, Any], action_id: str) -> Outcome:
+        self.undone.append(action_id)
+        return super().undo(verb, target, captured, action_id)
+
+
+def test_a_revocation_landing_mid_execution_rolls_the_action_back(tmp_path: Path, key) -> None:  # type: ignore[no-untyped-def]
+    backend = RevokedMidway()
+    env = PolicyEnvelope(Policy.from_text(POLICY))
+    act = Actuator(env, key, backend, ExecutionRecords(tmp_path / "x.sqlite"))
+    backend.act = act
+    res = act.execute(command(key))
+    assert res.status == "undone" and res.reason_code == "security.revoked"
+    assert backend.undone == ["c1"] and backend.replicas["api"] == 2
+    assert "rolled back" in res.reason and len(act.state.in_flight) == 0
 
 
 def test_policy_is_re_evaluated_at_execution_time(actuator, key) -> None:  # type: ignore[no-untyped-def]

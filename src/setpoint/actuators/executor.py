@@ -1,13 +1,16 @@
 """The execute stage: the actuator enforces the envelope again at execution time, then applies.
 
-A command runs only if its signature verifies, it has not expired, it was issued at or after the
-current revocation epoch, its idempotency key was never executed, and the policy - evaluated now,
-against the actuator's own live state - still allows it. Nothing in the decide stage can make the
-actuator skip these checks.
+A command runs only if its signature verifies, it has not expired, no freeze or revocation covers
+it (by its epoch and its agent, verb and scope), its idempotency key was never executed, and the
+policy - evaluated now, against the actuator's own live state, with the blast footprint the
+actuator counts itself - still allows it. Nothing in the decide stage can make the actuator skip
+these checks. A revocation or freeze that lands while a command is executing rolls it back
+through its inverse (a half-applied action does not stay).
 """
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -15,17 +18,17 @@ from setpoint.actuators.backend import Backend, Outcome
 from setpoint.actuators.records import ExecutionRecords
 from setpoint.clock import EventClock, to_datetime
 from setpoint.errors import (
+    ControlStateError,
     ExpiredCommandError,
     ReplayError,
     RevokedError,
     SecurityError,
 )
-from setpoint.policy import LiveState, PolicyEnvelope, Proposal, verify
+from setpoint.policy import PolicyEnvelope, Proposal, VerifyKey, verify
 from setpoint.schemas import (
     ActionResult,
     ActionStatus,
     AnyCommand,
-    ControlAction,
     ControlEvent,
     DecisionOutcome,
     UndoCommand,
@@ -42,7 +45,7 @@ class Actuator:
     envelope
         The policy envelope, re-evaluated against ``state`` before every execution.
     key
-        The HMAC key commands must be signed with.
+        The key commands are verified with (an Ed25519 public key, or the shared HMAC secret).
     backend
         Where verbs are applied.
     records
@@ -50,40 +53,40 @@ class Actuator:
     """
 
     def __init__(
-        self, envelope: PolicyEnvelope, key: bytes, backend: Backend, records: ExecutionRecords
+        self, envelope: PolicyEnvelope, key: VerifyKey, backend: Backend, records: ExecutionRecords
     ) -> None:
         self.envelope = envelope
         self.key = key
         self.backend = backend
         self.records = records
-        self.state = LiveState()
+        self.state = envelope.new_state()
         self.clock = EventClock()
-        self.epoch = 0
-        self._revoked: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def epoch(self) -> int:
+        return self.state.control.epoch
 
     # -- control -----------------------------------------------------------------------------
     def on_control(self, ev: ControlEvent) -> None:
-        """Apply a freeze, unfreeze, revoke or restore (they take effect on the next check)."""
-        self.epoch = max(self.epoch, ev.epoch)
-        if ev.action == ControlAction.FREEZE:
-            self.state.frozen = True
-        elif ev.action == ControlAction.UNFREEZE:
-            self.state.frozen = False
-        elif ev.action == ControlAction.REVOKE:
-            self._revoked[(ev.agent, ev.verb, ev.scope)] = ev.epoch
-        else:
-            self._revoked.pop((ev.agent, ev.verb, ev.scope), None)
+        """Apply a freeze, unfreeze, revoke or restore: it takes effect on the next check, and on
+        a command executing right now (which is then rolled back)."""
+        with self._lock:
+            self.state.control.apply(ev)
+
+    def revoked(self, cmd: AnyCommand) -> str | None:
+        """Why a freeze or revocation covers ``cmd``, or ``None``."""
+        tier = self.envelope.subject(Proposal.of(cmd)).tier
+        with self._lock:
+            return self.state.control.blocking(
+                cmd.agent, str(cmd.verb), cmd.target, tier, cmd.epoch
+            )
 
     def _check_epoch(self, cmd: AnyCommand) -> None:
-        for (agent, verb, scope), epoch in self._revoked.items():
-            if (
-                agent in ("*", cmd.agent)
-                and verb in ("*", str(cmd.verb))
-                and scope in ("*", cmd.target)
-                and cmd.epoch < epoch
-            ):
-                msg = f"command {cmd.command_id} was issued before revocation epoch {epoch}"
-                raise RevokedError(msg, context={"epoch": epoch})
+        why = self.revoked(cmd)
+        if why is not None:
+            msg = f"command {cmd.command_id} (epoch {cmd.epoch}): {why}"
+            raise RevokedError(msg, context={"epoch": self.epoch})
 
     # -- execution ---------------------------------------------------------------------------
     def check(self, cmd: AnyCommand) -> float:
@@ -124,16 +127,9 @@ class Actuator:
             )
         if isinstance(cmd, UndoCommand):
             return self._undo(cmd, now, started)
-        proposal = Proposal(
-            str(cmd.verb),
-            cmd.target,
-            cmd.domain,
-            cmd.incident_id,
-            cmd.agent,
-            cmd.attempt,
-            cmd.approved_by,
-        )
-        decision = self.envelope.evaluate(proposal, self.state, now)
+        proposal = Proposal.of(cmd)
+        with self._lock:
+            decision = self.envelope.evaluate(proposal, self.state, now)
         if decision.outcome != DecisionOutcome.ALLOW:
             why = "; ".join(decision.reasons)
             return self._result(
@@ -143,20 +139,52 @@ class Actuator:
                 f"policy now says {decision.outcome}: {why}",
                 started,
             )
-        return self._apply(cmd, now, started)
+        return self._apply(cmd, proposal, now, started)
 
-    def _apply(self, cmd: AnyCommand, now: float, started: datetime) -> ActionResult:
+    def _apply(self, cmd: AnyCommand, p: Proposal, now: float, started: datetime) -> ActionResult:
         self.records.begin(
             cmd.idempotency_key, cmd.command_id, cmd.incident_id, str(cmd.verb), cmd.target
         )
-        self.state.started(
-            cmd.command_id, str(cmd.verb), cmd.target, cmd.domain, cmd.incident_id, now
-        )
+        with self._lock:
+            self.state.started(self.envelope.action(p, cmd.command_id, now))
         out = self.backend.execute(cmd)
+        late = self._landed_meanwhile(cmd) if out.ok else None
+        if late is not None:
+            return self._roll_back_half_applied(cmd, out, late, started)
         status = ActionStatus.EXECUTED if out.ok else ActionStatus.FAILED
         if not out.ok:
-            self.state.finished(cmd.command_id)
+            self.finished(cmd.command_id)
         res = self._result(cmd, status, "" if out.ok else "backend", out.detail, started, out)
+        self.records.finish(cmd.idempotency_key, str(status), out.captured, res.model_dump_json())
+        return res
+
+    def _landed_meanwhile(self, cmd: AnyCommand) -> str | None:
+        """A freeze or revocation that covers ``cmd`` and arrived while it was executing."""
+        with self._lock:
+            frozen = self.state.frozen
+        if frozen and cmd.verb != Verb.UNDO:
+            return "a freeze"
+        return self.revoked(cmd)
+
+    def _roll_back_half_applied(
+        self, cmd: AnyCommand, out: Outcome, why: str, started: datetime
+    ) -> ActionResult:
+        """A freeze or revocation landed while ``cmd`` was executing: undo it if it can be."""
+        verb = str(cmd.verb)
+        if spec(verb).reversibility != Reversibility.INVERSE:
+            text = f"{why} while executing; {verb} has no inverse, so it stands"
+            res = self._result(cmd, ActionStatus.EXECUTED, RevokedError.code, text, started, out)
+            self.records.finish(
+                cmd.idempotency_key, "executed", out.captured, res.model_dump_json()
+            )
+            return res
+        back = self.backend.undo(verb, cmd.target, out.captured, cmd.command_id)
+        self.finished(cmd.command_id)
+        both = Outcome(back.ok, back.detail, [*out.calls, *back.calls], out.captured)
+        status = ActionStatus.UNDONE if back.ok else ActionStatus.FAILED
+        text = f"{why} while executing: rolled back" if back.ok else f"{why}; rollback failed"
+        res = self._result(cmd, status, RevokedError.code, f"{text} ({back.detail})", started,
+                           both, undoes=cmd.command_id)  # fmt: skip
         self.records.finish(cmd.idempotency_key, str(status), out.captured, res.model_dump_json())
         return res
 
@@ -172,7 +200,7 @@ class Actuator:
             cmd.idempotency_key, cmd.command_id, cmd.incident_id, Verb.UNDO, cmd.target
         )
         out = self.backend.undo(target.verb, target.target, target.captured, target.action_id)
-        self.state.finished(target.action_id)
+        self.finished(target.action_id)
         status = ActionStatus.UNDONE if out.ok else ActionStatus.FAILED
         res = self._result(
             cmd,
@@ -193,9 +221,17 @@ class Actuator:
             )
         return res
 
+    def unconfirmed(self, cmd: AnyCommand) -> ActionResult:
+        """Refuse ``cmd`` because the kill switch's state could not be confirmed (fail closed)."""
+        why = "could not confirm the control topic was read up to date; not executed"
+        return self._result(
+            cmd, ActionStatus.REJECTED, ControlStateError.code, why, to_datetime(self.clock.now())
+        )
+
     def finished(self, action_id: str) -> None:
         """Verification ended for ``action_id``: it no longer counts as in flight."""
-        self.state.finished(action_id)
+        with self._lock:
+            self.state.finished(action_id)
 
     def _result(
         self,

@@ -20,6 +20,10 @@ _COMMAND_MODULES = (
     "setpoint.cli.rca",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",
+    "setpoint.cli.policy_cmd",
+    "setpoint.cli.control_cmd",
+    "setpoint.cli.trust_cmd",
+    "setpoint.cli.keys_cmd",
 )
 
 

@@ -17,6 +17,7 @@ from setpoint.schemas import (
     LedgerEvent,
     PolicyDecision,
     Stage,
+    TrustRecord,
     Verification,
     new_id,
 )
@@ -183,6 +184,11 @@ def control(c: ControlEvent) -> LedgerEvent:
     return _event(
         Stage.CONTROL, f"control.{c.action}", c, c.ts, entity_id=c.control_id, summary=text
     )
+
+
+def trust(r: TrustRecord) -> LedgerEvent:
+    text = f"{r.agent} {r.verb} {r.scope} is now {r.mode}: {r.reason} (score {r.score:.2f})"
+    return _event(Stage.DECIDE, "trust.mode", r, r.updated_at, entity_id=r.key[:128], summary=text)
 
 
 def dead_letter(d: DeadLetter) -> LedgerEvent:

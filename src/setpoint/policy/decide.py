@@ -1,26 +1,26 @@
 """The decide stage's logic: from an incident's ranked hypotheses to one signed command at a time,
-through the envelope; from verification outcomes to the next step (undo, next hypothesis, page).
+through the envelope; from verification outcomes to the next step (undo, next hypothesis, page);
+and the trust each agent earns or loses along the way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from setpoint.clock import to_datetime
-from setpoint.policy.envelope import LiveState, PolicyEnvelope, Proposal
-from setpoint.policy.signing import sign
+from setpoint.policy.approvals import timed_out
+from setpoint.policy.envelope import PolicyEnvelope, Proposal
+from setpoint.policy.issue import new_command, undo_command
+from setpoint.policy.learning import Learner
+from setpoint.policy.signing import SigningKey, sign
+from setpoint.policy.trust import TrustBook, TrustEvent
 from setpoint.schemas import (
     ActionResult,
     ActionStatus,
     AnyCommand,
     ApprovalDecision,
     ApprovalRequest,
-    Command,
-    ControlAction,
     ControlEvent,
     DecisionOutcome,
     Escalation,
@@ -28,14 +28,13 @@ from setpoint.schemas import (
     Incident,
     IncidentStatus,
     PolicyDecision,
+    TrustRecord,
     Verb,
     Verification,
     VerificationOutcome,
     new_id,
 )
 from setpoint.schemas.verbs import Reversibility, spec
-
-_COMMAND: TypeAdapter[AnyCommand] = TypeAdapter(Command)
 
 
 class Phase(StrEnum):
@@ -64,12 +63,18 @@ class Outputs:
     approvals: list[ApprovalRequest] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
     decisions: list[Decided] = field(default_factory=list)
+    trust: list[tuple[TrustRecord, bool]] = field(default_factory=list)
+    """Updated trust records, each with whether its mode changed (to publish and record)."""
+    answers: list[ApprovalDecision] = field(default_factory=list)
+    """Default denials of approval requests nobody answered in time."""
 
     def extend(self, other: Outputs) -> None:
         self.commands += other.commands
         self.approvals += other.approvals
         self.escalations += other.escalations
         self.decisions += other.decisions
+        self.trust += other.trust
+        self.answers += other.answers
 
 
 @dataclass
@@ -91,30 +96,38 @@ class Decider:
     envelope
         The policy envelope.
     key
-        The HMAC key commands are signed with.
+        The key commands are signed with (Ed25519 private key, or an HMAC secret).
     agent
         This agent's identity (recorded, and what trust and revocation are scoped to).
     settle_s
         Event-time seconds an incident is left to gather evidence before acting on it, unless its
         confidence already reaches ``act_confidence`` (the first anomaly is rarely the root).
+    trust
+        The trust book (``None``: a fresh one with the policy's trust settings).
     """
 
     def __init__(
         self,
         envelope: PolicyEnvelope,
-        key: bytes,
+        key: SigningKey,
         agent: str = "setpoint.decide",
         settle_s: float = 60.0,
         act_confidence: float = 0.8,
+        trust: TrustBook | None = None,
     ) -> None:
         self.envelope = envelope
         self.key = key
         self.agent = agent
         self.settle_s = settle_s
         self.act_confidence = act_confidence
-        self.state = LiveState()
-        self.epoch = 0
+        self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
+        self.state = envelope.new_state()
+        self.learner = Learner(self.trust, envelope)
         self._cases: dict[str, _Case] = {}
+
+    @property
+    def epoch(self) -> int:
+        return self.state.control.epoch
 
     # -- inputs ------------------------------------------------------------------------------
     def handle(self, value: object, now: float) -> Outputs:
@@ -129,15 +142,13 @@ class Decider:
             return self.on_approval(value, now)
         if isinstance(value, ControlEvent):
             self.on_control(value)
+        if isinstance(value, TrustRecord):
+            self.trust.load(value)
         return Outputs()
 
     def on_control(self, ev: ControlEvent) -> None:
-        """A freeze stops new commands; every control event bumps the epoch new commands carry."""
-        self.epoch = max(self.epoch, ev.epoch)
-        if ev.action == ControlAction.FREEZE:
-            self.state.frozen = True
-        elif ev.action == ControlAction.UNFREEZE:
-            self.state.frozen = False
+        """A freeze stops new commands, a revocation an agent's; new commands carry the epoch."""
+        self.state.control.apply(ev)
 
     def on_incident(self, inc: Incident, now: float) -> Outputs:
         case = self._cases.get(inc.incident_id)
@@ -161,50 +172,66 @@ class Decider:
         return self._next(case, now)
 
     def on_result(self, res: ActionResult, now: float) -> Outputs:
+        out = Outputs(trust=self.learner.undone(res, now))
         case = self._cases.get(res.incident_id)
         if case is None or case.current is None or res.command_id != case.current.command_id:
-            return Outputs()
+            return out
         if res.status == ActionStatus.EXECUTED:
             case.phase = Phase.VERIFYING if case.phase == Phase.ACTING else case.phase
-            return Outputs()
+            return out
         self.state.finished(res.action_id)
         if res.status == ActionStatus.UNDONE or case.phase == Phase.UNDOING:
             case.phase = Phase.IDLE
             case.history.append(f"undone: {res.reason or res.status}")
-            return self._next(case, now)
+            out.extend(self._next(case, now))
+            return out
         if res.status == ActionStatus.DUPLICATE:
-            return Outputs()
+            return out
         case.history.append(f"{res.verb} on {res.target}: {res.status} ({res.reason})")
         case.phase = Phase.IDLE
-        return self._next(case, now)
+        out.extend(self._next(case, now))
+        return out
 
     def on_verification(self, v: Verification, now: float) -> Outputs:
+        out = Outputs(trust=self.learner.verified(v, now))
         case = self._cases.get(v.incident_id)
         if case is None or case.current is None:
-            return Outputs()
+            return out
         self.state.finished(v.action_id)
         cmd = case.current
         case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
         if v.outcome == VerificationOutcome.RECOVERED:
             case.phase = Phase.RESOLVED
-            return Outputs()
+            return out
         if v.outcome == VerificationOutcome.INCONCLUSIVE:
-            return self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
-        if spec(cmd.verb).reversibility == Reversibility.INVERSE:
-            return self._undo(case, v.action_id, now)
-        case.phase = Phase.IDLE
-        return self._next(case, now)
+            step = self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
+        elif spec(cmd.verb).reversibility == Reversibility.INVERSE:
+            step = self._undo(case, v.action_id, now)
+        else:
+            case.phase = Phase.IDLE
+            step = self._next(case, now)
+        out.extend(step)
+        return out
 
     def on_approval(self, d: ApprovalDecision, now: float) -> Outputs:
         case = self._cases.get(d.incident_id)
         req = case.approval if case else None
         if case is None or req is None or req.approval_id != d.approval_id:
             return Outputs()
+        if d.approver == req.requested_by:
+            case.history.append(f"ignored a self-approval of {d.approval_id} by {d.approver}")
+            return Outputs()
         case.approval = None
+        cmd = req.command
+        answer = TrustEvent.AGREED if d.approved else TrustEvent.DISAGREED
+        out = Outputs(trust=self.learner.observe(answer, cmd, now))
         if not d.approved:
-            return self._escalate(case, "approval_denied", f"denied by {d.approver}", now)
-        proposal = self._proposal(case, req.command.verb, req.command.target, d.approver)
-        return self._act(case, req.command, proposal, now)
+            out.extend(self._escalate(case, "approval_denied", f"denied by {d.approver}", now))
+            return out
+        approved = cmd.model_copy(update={"approved_by": d.approver})
+        proposal = Proposal.of(approved, self.learner.mode(cmd, now))
+        out.extend(self._act(case, approved, proposal, now))
+        return out
 
     def tick(self, now: float) -> Outputs:
         """Time-driven transitions: settled incidents are acted on; unanswered approvals are
@@ -216,6 +243,7 @@ class Decider:
             req = case.approval
             if req is not None and now >= req.expires_at.timestamp():
                 case.approval = None
+                out.answers.append(timed_out(req, self.agent))
                 out.extend(self._escalate(case, "approval_timeout", "no answer in time", now))
         return out
 
@@ -230,15 +258,19 @@ class Decider:
 
     def _next(self, case: _Case, now: float) -> Outputs:
         out = Outputs()
+        ttl = self.envelope.policy.file.limits.command_ttl_s
         for hyp, verb in self._candidates(case):
             case.tried.add((hyp.service, verb))
             if verb == Verb.ESCALATE:
                 break
-            cmd = self._command(case, hyp, verb, now)
-            proposal = self._proposal(case, verb, hyp.service, None)
-            decision = self.envelope.evaluate(proposal, self.state, now)
+            cmd = new_command(case.incident, hyp, verb, self.agent, case.attempts + 1,
+                              self.epoch, now, ttl, new_id("cmd"))  # fmt: skip
+            decision = self.envelope.evaluate(
+                Proposal.of(cmd, self.learner.mode(cmd, now)), self.state, now
+            )
             out.decisions.append(Decided(case.incident.incident_id, verb, hyp.service, decision))
-            cmd = cmd.model_copy(update={"decision": decision})
+            out.trust += self.learner.observe(TrustEvent.PROPOSED, cmd, now)
+            cmd = _decided(cmd, decision)
             step = self._apply_decision(case, cmd, decision, now)
             if step is not None:
                 out.extend(step)
@@ -261,44 +293,14 @@ class Decider:
         case.history.append(f"{cmd.verb} on {cmd.target} denied: {'; '.join(decision.reasons)}")
         return None
 
-    def _proposal(self, case: _Case, verb: str, target: str, approver: str | None) -> Proposal:
-        inc = case.incident
-        return Proposal(
-            verb, target, inc.domain, inc.incident_id, self.agent, case.attempts + 1, approver
-        )
-
-    def _command(self, case: _Case, hyp: Hypothesis, verb: str, now: float) -> AnyCommand:
-        inc = case.incident
-        attempt = case.attempts + 1
-        cid = new_id("cmd")
-        data: dict[str, Any] = {
-            "verb": verb,
-            "command_id": cid,
-            "incident_id": inc.incident_id,
-            "agent": self.agent,
-            "target": hyp.service,
-            "domain": inc.domain,
-            "idempotency_key": f"{inc.incident_id}:{attempt}:{verb}:{hyp.service}",
-            "attempt": attempt,
-            "hypothesis_rank": hyp.rank,
-            "decision": PolicyDecision(outcome="shadow", policy_hash="", ts=to_datetime(now)),
-            "issued_at": to_datetime(now),
-            "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
-            "epoch": self.epoch,
-            "params": _params(verb, hyp),
-        }
-        return _COMMAND.validate_python(data)
-
     # -- emitting ----------------------------------------------------------------------------
     def _emit(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
         signed = sign(cmd, self.key)
         case.current = signed
         case.attempts += 1
         case.phase = Phase.ACTING
-        inc = case.incident
-        self.state.started(
-            signed.command_id, signed.verb, signed.target, inc.domain, inc.incident_id, now
-        )
+        self.state.started(self.envelope.action(Proposal.of(signed), signed.command_id, now))
+        self.learner.issued(signed)
         return Outputs(commands=[signed])
 
     def _request_approval(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
@@ -319,12 +321,11 @@ class Decider:
     def _act(self, case: _Case, proposed: AnyCommand, p: Proposal, now: float) -> Outputs:
         decision = self.envelope.evaluate(p, self.state, now)
         out = Outputs(decisions=[Decided(p.incident_id, p.verb, p.target, decision)])
-        cmd = proposed.model_copy(
+        ttl = self.envelope.policy.file.limits.command_ttl_s
+        cmd = _decided(proposed, decision).model_copy(
             update={
-                "decision": decision,
-                "approved_by": p.approved_by,
                 "issued_at": to_datetime(now),
-                "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
+                "expires_at": to_datetime(now + ttl),
                 "epoch": self.epoch,
             }
         )
@@ -336,31 +337,13 @@ class Decider:
 
     def _undo(self, case: _Case, action_id: str, now: float) -> Outputs:
         inc = case.incident
-        proposal = Proposal(
-            Verb.UNDO,
-            case.current.target if case.current else "",
-            inc.domain,
-            inc.incident_id,
-            self.agent,
-        )
+        target = case.current.target if case.current else ""
+        proposal = Proposal(Verb.UNDO, target, inc.domain, inc.incident_id, self.agent)
         decision = self.envelope.evaluate(proposal, self.state, now)
-        cmd = _COMMAND.validate_python(
-            {
-                "verb": Verb.UNDO,
-                "command_id": new_id("cmd"),
-                "incident_id": inc.incident_id,
-                "agent": self.agent,
-                "target": proposal.target,
-                "domain": inc.domain,
-                "idempotency_key": f"{inc.incident_id}:undo:{action_id}",
-                "decision": decision,
-                "issued_at": to_datetime(now),
-                "expires_at": to_datetime(now + self.envelope.policy.file.limits.command_ttl_s),
-                "epoch": self.epoch,
-                "params": {"action_id": action_id, "reason": "not recovered"},
-            }
-        )
-        out = Outputs(decisions=[Decided(inc.incident_id, Verb.UNDO, proposal.target, decision)])
+        ttl = self.envelope.policy.file.limits.command_ttl_s
+        cmd = undo_command(inc, target, action_id, self.agent, decision, self.epoch, now, ttl,
+                           new_id("cmd"))  # fmt: skip
+        out = Outputs(decisions=[Decided(inc.incident_id, Verb.UNDO, target, decision)])
         signed = sign(cmd, self.key)
         case.current = signed
         case.phase = Phase.UNDOING
@@ -396,11 +379,8 @@ class Decider:
         return case.phase if case else None
 
 
-def _params(verb: str, hyp: Hypothesis) -> dict[str, Any]:
-    if verb == Verb.SCALE:
-        return {"delta": 2}
-    if verb == Verb.ROLLBACK_DEPLOY:
-        return {"change_id": hyp.change_id}
-    if verb == Verb.ESCALATE:
-        return {"reason": hyp.fault_class}
-    return {}
+def _decided(cmd: AnyCommand, decision: PolicyDecision) -> AnyCommand:
+    """``cmd`` carrying its decision and the instances of its target it touches."""
+    return cmd.model_copy(
+        update={"decision": decision, "instances": decision.footprint.get(cmd.target)}
+    )

@@ -1,18 +1,32 @@
 """The policy envelope: a proposal in, a decision out (a refusal is a value, never an exception).
 
 The same ``PolicyEnvelope.evaluate`` runs in the decide stage and again in the actuator against
-its own live state just before executing.
+its own live state just before executing. In order:
+
+1. the effect: the first matching rule with an effect, else ``default_effect`` (an irreversible
+   verb no rule names is denied); ``undo`` is always allowed (it is the brake);
+2. ceilings that only ever lower it: an irreversible verb is never autonomous; a target missing
+   from the topology (its blast radius cannot be bounded) is denied; active change freezes; the
+   agent's trust mode for this verb and scope, unless the rule is ``pinned``;
+3. a human's approval turns ``approval`` into ``autonomous``;
+4. hard stops for anything that may run: the kill switch, a revocation, and every cap (global
+   limits, per-domain concurrency, and the caps of every matching rule), counting what is in
+   flight with each action's blast footprint.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from setpoint.clock import to_datetime
-from setpoint.policy.model import Effect, Policy, Rule
-from setpoint.schemas import DecisionOutcome, PolicyDecision, Verb
+from setpoint.policy import caps as capcheck
+from setpoint.policy.inventory import Inventory, ServiceInfo
+from setpoint.policy.model import Policy
+from setpoint.policy.rules import Effect, Rule, Subject, strictest
+from setpoint.policy.state import Action, LiveState
+from setpoint.schemas import AnyCommand, DecisionOutcome, PolicyDecision, TrustMode, Verb
 from setpoint.schemas.verbs import Reversibility, spec
 
 _OUTCOME = {
@@ -22,12 +36,9 @@ _OUTCOME = {
     Effect.SHADOW: DecisionOutcome.SHADOW,
     Effect.DENY: DecisionOutcome.DENY,
 }
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    tier: int | None = None
-    replicas: int | None = None
+_TRUST_CEILING = {TrustMode.SHADOW: Effect.SHADOW, TrustMode.ADVISORY: Effect.APPROVAL,
+                  TrustMode.AUTONOMOUS: Effect.AUTONOMOUS}  # fmt: skip
+"""Trust mode -> the most it allows: advisory means a human approves each action."""
 
 
 @dataclass(frozen=True)
@@ -41,33 +52,38 @@ class Proposal:
     agent: str
     attempt: int = 1
     approved_by: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    instances: int = 0
+    """Instances of the target the issuer says the action touches (the envelope takes the
+    larger of this and its own count)."""
+    trust_mode: TrustMode | None = None
+
+    @classmethod
+    def of(cls, cmd: AnyCommand, trust_mode: TrustMode | None = None) -> Proposal:
+        """The proposal a command stands for."""
+        return cls(
+            str(cmd.verb), cmd.target, cmd.domain, cmd.incident_id, cmd.agent, cmd.attempt,
+            cmd.approved_by, cmd.params.model_dump(mode="json"), cmd.instances or 0, trust_mode,
+        )  # fmt: skip
 
 
 @dataclass
-class LiveState:
-    """What is really in flight, as the evaluating stage knows it (event time)."""
+class Verdict:
+    """The effect as it is being decided, with every rule that moved it and why."""
 
-    in_flight: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    """action id -> (verb, target, domain)."""
-    recent: deque[float] = field(default_factory=deque)
-    """Start times of recent actions (for the per-minute cap)."""
-    last_action: dict[str, tuple[float, str, str]] = field(default_factory=dict)
-    """target -> (start time, incident id, verb) of its last action (for the cooldown)."""
-    frozen: bool = False
+    effect: Effect
+    rule: Rule | None = None
+    rule_ids: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
-    def started(
-        self, action_id: str, verb: str, target: str, domain: str, incident_id: str, t: float
-    ) -> None:
-        self.in_flight[action_id] = (verb, target, domain)
-        self.recent.append(t)
-        self.last_action[target] = (t, incident_id, verb)
-
-    def finished(self, action_id: str) -> None:
-        self.in_flight.pop(action_id, None)
+    def set(self, effect: Effect, rule_id: str, reason: str) -> None:
+        self.effect = effect
+        self.rule_ids.append(rule_id)
+        self.reasons.append(reason)
 
 
 class PolicyEnvelope:
-    """Evaluates proposals against a policy and the live state.
+    """Evaluates proposals against a policy, the fleet's inventory and the live state.
 
     Examples
     --------
@@ -80,79 +96,134 @@ class PolicyEnvelope:
     <DecisionOutcome.ADVISORY: 'advisory'>
     """
 
-    def __init__(self, policy: Policy, services: Mapping[str, ServiceInfo] | None = None) -> None:
+    def __init__(
+        self, policy: Policy, services: Mapping[str, ServiceInfo] | Inventory | None = None
+    ) -> None:
         self.policy = policy
-        self.services = dict(services or {})
+        self.services = services
+        inv = services if isinstance(services, Inventory) else Inventory(services)
+        self.inventory = inv.with_facts(policy.file.inventory)
+
+    def new_state(self) -> LiveState:
+        """An empty live state that keeps as much history as the policy's windows need."""
+        f = self.policy.file
+        windows = [60.0, f.limits.blast_window_s]
+        windows += [r.caps.window_s for r in f.rules if r.caps is not None]
+        return LiveState(keep_s=max(windows))
+
+    def subject(self, p: Proposal) -> Subject:
+        return self.inventory.subject(p.verb, p.target, p.agent)
+
+    def action(self, p: Proposal, action_id: str, now: float) -> Action:
+        """The action ``p`` becomes once started at ``now``, with its blast footprint."""
+        depth = self.policy.file.limits.dependents_depth
+        fp = self.inventory.footprint(p.verb, p.params, p.target, depth, p.instances)
+        return Action(action_id, self.subject(p), p.domain, p.incident_id, now, fp)
 
     def evaluate(self, p: Proposal, state: LiveState, now: float) -> PolicyDecision:
-        rule = self._rule(p)
-        effect = rule.effect if rule else self.policy.file.default_effect
-        rules = [rule.id] if rule else ["default"]
-        reasons = [f"rule {rule.id}: {effect}" if rule else f"no rule matched: {effect}"]
-        if p.verb == Verb.UNDO:
-            effect, reasons = Effect.AUTONOMOUS, ["undo is the brake: always allowed"]
-            rules = ["builtin.undo"]
-        elif (
-            effect == Effect.AUTONOMOUS and spec(p.verb).reversibility == Reversibility.IRREVERSIBLE
-        ):
-            effect = Effect.APPROVAL
-            rules.append("builtin.irreversible")
-            reasons.append(f"{p.verb} is irreversible: never autonomous, a human must approve")
-        if effect == Effect.APPROVAL and p.approved_by:
-            effect = Effect.AUTONOMOUS
-            reasons.append(f"approved by {p.approved_by}")
-        if effect in (Effect.AUTONOMOUS, Effect.APPROVAL) and p.verb != Verb.UNDO:
-            cap = self._caps(p, state, now)
-            if cap:
-                rules.append(cap[0])
-                reasons.append(cap[1])
-                effect = Effect.DENY
+        this = self.action(p, "<proposed>", now)
+        v = self.verdict(p, state, this)
         return PolicyDecision(
-            outcome=_OUTCOME[effect],
+            outcome=_OUTCOME[v.effect],
             policy_hash=self.policy.hash,
-            rule_ids=rules,
-            reasons=reasons,
+            rule_ids=v.rule_ids[:64],
+            reasons=[r[:1000] for r in v.reasons[:64]],
+            trust_mode=str(p.trust_mode or ""),
+            footprint=dict(this.footprint),
             ts=to_datetime(now),
         )
 
-    def _rule(self, p: Proposal) -> Rule | None:
-        tier = self.services.get(p.target, ServiceInfo()).tier
-        return next((r for r in self.policy.file.rules if r.matches(p.verb, p.target, tier)), None)
+    def verdict(self, p: Proposal, state: LiveState, this: Action) -> Verdict:
+        """Every step of the decision on ``p`` (``setpoint policy explain`` prints it)."""
+        if p.verb == Verb.UNDO:
+            return Verdict(Effect.AUTONOMOUS, None, ["builtin.undo"],
+                           ["undo is the brake: always allowed"])  # fmt: skip
+        v = self._effect(this.subject, this.started)
+        self._ceilings(v, p, this)
+        if v.effect == Effect.APPROVAL and p.approved_by:
+            v.set(Effect.AUTONOMOUS, "approval", f"approved by {p.approved_by}")
+        if v.effect in (Effect.AUTONOMOUS, Effect.APPROVAL):
+            self._hard_stops(v, p, state, this)
+        return v
 
-    def _caps(self, p: Proposal, state: LiveState, now: float) -> tuple[str, str] | None:
-        lim = self.policy.file.limits
+    def _effect(self, s: Subject, now: float) -> Verdict:
+        f = self.policy.file
+        rule = next((r for r in f.rules if r.effect and r.mismatch(s, now) is None), None)
+        if rule is not None and rule.effect is not None:
+            return Verdict(rule.effect, rule, [rule.id], [f"rule {rule.id}: {rule.effect}"])
+        if spec(s.verb).reversibility == Reversibility.IRREVERSIBLE:
+            why = f"no rule names it and {s.verb} is irreversible: deny"
+            return Verdict(Effect.DENY, None, ["builtin.irreversible-default"], [why])
+        return Verdict(f.default_effect, None, ["default"],
+                       [f"no rule matched: {f.default_effect}"])  # fmt: skip
+
+    def _ceilings(self, v: Verdict, p: Proposal, this: Action) -> None:
+        s, now = this.subject, this.started
+        if v.effect == Effect.AUTONOMOUS and (
+            spec(s.verb).reversibility == Reversibility.IRREVERSIBLE
+        ):
+            why = f"{s.verb} is irreversible: never autonomous, a human must approve"
+            v.set(Effect.APPROVAL, "builtin.irreversible", why)
+        inv = self.inventory
+        if inv.services and not inv.known(s.service) and v.effect != Effect.DENY:
+            why = f"{s.service} is not in the topology: its blast radius cannot be bounded"
+            v.set(Effect.DENY, "builtin.unknown-target", why)
+        for fz in self.policy.file.freezes:
+            if fz.active(now) and fz.mismatch(s, now) is None:
+                lowered = strictest(v.effect, fz.effect)
+                if lowered != v.effect:
+                    why = f"change freeze {fz.id} until {fz.end.isoformat()}: {fz.reason}"
+                    v.set(lowered, fz.id, why.rstrip(": "))
+        self._trust(v, p)
+
+    def _trust(self, v: Verdict, p: Proposal) -> None:
+        if p.trust_mode is None or not self.policy.file.trust.enabled:
+            return
+        if v.rule is not None and v.rule.pinned:
+            v.reasons.append(
+                f"rule {v.rule.id} is pinned: trust ({p.trust_mode}) does not lower it"
+            )
+            return
+        lowered = strictest(v.effect, _TRUST_CEILING[p.trust_mode])
+        if lowered != v.effect:
+            why = f"trust: {p.agent} is in {p.trust_mode} mode for {p.verb} on {p.target}"
+            v.set(lowered, "trust", f"{why}: {lowered}")
+
+    def _hard_stops(self, v: Verdict, p: Proposal, state: LiveState, this: Action) -> None:
+        s = this.subject
         if state.frozen:
-            return "builtin.freeze", "a global freeze is in effect"
-        if p.attempt > lim.max_attempts_per_incident:
-            return "limits.max_attempts", (
-                f"attempt {p.attempt} exceeds {lim.max_attempts_per_incident} per incident"
-            )
-        while state.recent and state.recent[0] < now - 60.0:
-            state.recent.popleft()
-        if len(state.recent) >= lim.max_actions_per_minute:
-            n = len(state.recent)
-            return (
-                "limits.rate",
-                f"{n} actions in the last minute (cap {lim.max_actions_per_minute})",
-            )
-        in_domain = sum(1 for _, _, d in state.in_flight.values() if d == p.domain)
-        if in_domain >= lim.max_concurrent_per_domain:
-            cap = lim.max_concurrent_per_domain
-            return "limits.concurrency", f"{in_domain} in flight in {p.domain} (cap {cap})"
-        return self._cooldown(p, state, now)
+            v.set(Effect.DENY, "builtin.freeze", "a global freeze is in effect")
+            return
+        revoked = state.control.blocking(s.agent, s.verb, s.service, s.tier, None)
+        if revoked:
+            v.set(Effect.DENY, "builtin.revoked", revoked)
+            return
+        breach = self._caps(p, state, this)
+        if breach:
+            v.set(Effect.DENY, breach[0], breach[1])
 
-    def _cooldown(self, p: Proposal, state: LiveState, now: float) -> tuple[str, str] | None:
-        # The next step of the same incident (after an undo) is not a flap; a repeat of the same
-        # verb, or another incident's action on the same target, is.
-        last = state.last_action.get(p.target)
-        if last is None:
-            return None
-        t, incident, verb = last
-        same_step = incident == p.incident_id and verb != p.verb
-        wait = self.policy.file.limits.cooldown_s
-        if same_step or now - t >= wait:
-            return None
-        return (
-            "limits.cooldown",
-            f"{p.target} was acted on {now - t:.0f}s ago (cooldown {wait:.0f}s)",
-        )
+    def _caps(self, p: Proposal, state: LiveState, this: Action) -> capcheck.Breach | None:
+        lim = self.policy.file.limits
+        state.expire(this.started, lim.in_flight_expiry_s)
+        inv = self.inventory
+        for caps, ids in lim.caps():
+            b = capcheck.check(caps, this, p.attempt, state, inv)
+            if b:
+                return ids.get(b[0], f"limits.{b[0]}"), b[1]
+        b = capcheck.per_domain(this, state, lim.max_concurrent_per_domain)
+        if b:
+            return f"limits.{b[0]}", b[1]
+        for r in self.policy.file.rules:
+            if r.caps is None or r.mismatch(this.subject, this.started) is not None:
+                continue
+            b = capcheck.check(r.caps, this, p.attempt, state, inv, _scope_of(r))
+            if b:
+                return f"{r.id}.caps.{b[0]}", f"rule {r.id}: {b[1]}"
+        return None
+
+
+def _scope_of(rule: Rule) -> capcheck.Scope:
+    def scope(a: Action) -> bool:
+        return rule.mismatch(a.subject) is None
+
+    return scope

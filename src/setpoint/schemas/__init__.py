@@ -71,6 +71,7 @@ from setpoint.schemas.telemetry import (
     Telemetry,
     TraceSpan,
 )
+from setpoint.schemas.trust import TrustMode, TrustRecord
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -129,6 +130,8 @@ __all__ = [
     "Stage",
     "Telemetry",
     "TraceSpan",
+    "TrustMode",
+    "TrustRecord",
     "UndoCommand",
     "UndoParams",
     "Verb",

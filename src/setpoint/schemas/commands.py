@@ -48,6 +48,8 @@ class PolicyDecision(Event):
     rule_ids: Annotated[list[str], Field(max_length=64)] = Field(default_factory=list)
     reasons: Annotated[list[ShortText], Field(max_length=64)] = Field(default_factory=list)
     trust_mode: Annotated[str, Field(max_length=32)] = ""
+    footprint: Annotated[dict[str, int], Field(max_length=1024)] = Field(default_factory=dict)
+    """The action's blast radius: instances touched per service (the target and dependents)."""
     ts: Timestamp
 
 
@@ -120,6 +122,9 @@ class _CommandBase(Event):
     expires_at: Timestamp
     epoch: Annotated[int, Field(ge=0)] = 0
     approved_by: Annotated[str, Field(max_length=128)] | None = None
+    instances: Annotated[int, Field(ge=0, le=100000)] | None = None
+    """Instances of the target the action touches, as the issuer counted them (the actuator
+    re-counts and takes the larger)."""
     signature: Annotated[str, Field(max_length=512)] = ""
 
 

@@ -12,6 +12,7 @@ from setpoint.detectors import DetectionStage
 from setpoint.ledger import events as le
 from setpoint.policy import Decider, Outputs
 from setpoint.schemas import ActionStatus, Anomaly, Incident, ServiceHealth, Verification
+from setpoint.streams.broadcast import BroadcastReader
 from setpoint.streams.runtime import Runtime
 from setpoint.streams.topics import (
     ANOMALIES,
@@ -26,6 +27,7 @@ from setpoint.streams.topics import (
     LOGS,
     METRICS,
     RESULTS,
+    TRUST,
     VERIFICATIONS,
 )
 
@@ -86,12 +88,20 @@ async def _send_decisions(rt: Runtime, out: Outputs) -> None:
     for esc in out.escalations:
         await rt.send(ESCALATIONS, esc.domain, esc)
         await rt.record([le.escalation(esc)])
+    for ans in out.answers:  # recorded in the ledger when the decide agent reads it back
+        await rt.send(APPROVAL_DECISIONS, "default", ans)
+    for rec, changed in out.trust:
+        await rt.send(TRUST, rec.key, rec)
+        if changed:
+            await rt.record([le.trust(rec)])
 
 
-def add_decide(rt: Runtime, decider: Decider) -> None:
+def add_decide(rt: Runtime, decider: Decider, ready: Any) -> None:
     @rt.app.agent(rt.topic(INCIDENTS, RESULTS, VERIFICATIONS, APPROVAL_DECISIONS), name="decide")
     async def decide(stream: Any) -> None:
         async for event in stream.events():
+            while not ready.is_set():
+                await asyncio.sleep(0.05)
             got = await rt.accept(event)
             if got is None:
                 continue
@@ -102,7 +112,8 @@ def add_decide(rt: Runtime, decider: Decider) -> None:
 
     @rt.app.timer(0.5, name="decide-tick")
     async def decide_tick() -> None:
-        await _send_decisions(rt, decider.tick(rt.clock.now()))
+        if ready.is_set():
+            await _send_decisions(rt, decider.tick(rt.clock.now()))
 
 
 def add_verify(rt: Runtime, verifier: Verifier) -> None:
@@ -120,11 +131,11 @@ def add_verify(rt: Runtime, verifier: Verifier) -> None:
             await rt.record([le.verification(v)])
 
 
-def add_execute(rt: Runtime, actuator: Actuator, ready: Any) -> None:
+def add_execute(rt: Runtime, actuator: Actuator, control: BroadcastReader) -> None:
     @rt.app.agent(rt.topic(COMMANDS, VERIFICATIONS), name="execute")
     async def execute(stream: Any) -> None:
         async for event in stream.events():
-            while not ready.is_set():
+            while not control.ready.is_set():
                 await asyncio.sleep(0.05)
             got = await rt.accept(event)
             if got is None:
@@ -133,7 +144,10 @@ def add_execute(rt: Runtime, actuator: Actuator, ready: Any) -> None:
             if isinstance(value, Verification):
                 actuator.finished(value.action_id)
                 continue
-            result = await asyncio.to_thread(actuator.execute, value)
+            if await control.barrier():
+                result = await asyncio.to_thread(actuator.execute, value)
+            else:
+                result = actuator.unconfirmed(value)
             await rt.send(RESULTS, result.domain, result)
             await rt.record([le.action(result)])
             if result.status == ActionStatus.REJECTED:

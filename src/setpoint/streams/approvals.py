@@ -1,76 +1,101 @@
-"""Approvals as a human sees them: pending requests read from the approvals topic, and a
-decision published for the decide stage (the CLI, the HTTP endpoint and the demo share this)."""
+"""Approvals as a human sees them: requests read from the approvals topic, their answers from the
+approval-decisions topic, and a new answer published for the decide stage. The CLI, the HTTP
+endpoint and the demo share this, so they share its rules (``setpoint.policy.approvals``)."""
 
 from __future__ import annotations
 
 import time
-import uuid
+from typing import Protocol
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from setpoint.clock import to_datetime
-from setpoint.errors import InputError, SecurityError
+from setpoint.errors import BrokerError
+from setpoint.policy.approvals import ApprovalStatus, answer, answers, status
 from setpoint.schemas import ApprovalDecision, ApprovalRequest
 from setpoint.settings import Settings
-from setpoint.streams.codec import decode, encode
-from setpoint.streams.topics import APPROVAL_DECISIONS, APPROVALS, TopicSpec, full_name
+from setpoint.streams.codec import encode
+from setpoint.streams.topicread import read_all
+from setpoint.streams.topics import APPROVAL_DECISIONS, APPROVALS, full_name
 
 
-def _read_all(settings: Settings, spec: TopicSpec, timeout_s: float = 5.0) -> list[object]:
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap(), "group.id": uuid.uuid4().hex,
-                  "enable.auto.commit": False})  # fmt: skip
-    name = full_name(settings.topic_prefix, spec)
-    try:
-        meta = c.list_topics(name, timeout=timeout_s).topics[name]
-        parts = [TopicPartition(name, p, 0) for p in meta.partitions]
-        ends = {p.partition: c.get_watermark_offsets(p, timeout=timeout_s)[1] for p in parts}
-        c.assign(parts)
-        out: list[object] = []
-        deadline = time.monotonic() + timeout_s
-        while any(ends.values()) and time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is None or m.error():
-                continue
-            p, off = m.partition() or 0, m.offset() or 0
-            if off + 1 >= ends.get(p, 0):
-                ends[p] = 0
-            try:
-                out.append(decode(spec, m.value()))
-            except InputError:
-                continue
-        return out
-    finally:
-        c.close()
+class ApprovalStore(Protocol):
+    """Where requests and answers live (Kafka; a dictionary in tests)."""
+
+    def requests(self) -> list[ApprovalRequest]: ...
+    def answers(self) -> dict[str, ApprovalDecision]: ...
+    def publish(self, decision: ApprovalDecision, domain: str) -> None: ...
 
 
+class KafkaApprovals:
+    """The approvals and approval-decisions topics of one deployment."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def requests(self) -> list[ApprovalRequest]:
+        return [r for r in read_all(self.settings, APPROVALS) if isinstance(r, ApprovalRequest)]
+
+    def answers(self) -> dict[str, ApprovalDecision]:
+        return answers(read_all(self.settings, APPROVAL_DECISIONS))
+
+    def publish(self, decision: ApprovalDecision, domain: str) -> None:
+        failed: list[str] = []
+
+        def delivered(err: object, _msg: object) -> None:
+            if err is not None:
+                failed.append(str(err))
+
+        p = Producer({"bootstrap.servers": self.settings.kafka_bootstrap(),
+                      "partitioner": "murmur2_random"})  # fmt: skip
+        p.produce(full_name(self.settings.topic_prefix, APPROVAL_DECISIONS), key=domain.encode(),
+                  value=encode(decision), on_delivery=delivered)  # fmt: skip
+        if p.flush(10) or failed:
+            msg = f"the answer to {decision.approval_id} was not delivered: {failed or 'timeout'}"
+            raise BrokerError(msg, context={"approval_id": decision.approval_id})
+
+
+Row = tuple[ApprovalRequest, ApprovalStatus, ApprovalDecision | None]
+
+
+def listing(store: ApprovalStore, every: bool = False) -> list[Row]:
+    """Requests with their status and answer, oldest first (only pending ones unless ``every``)."""
+    got = store.answers()
+    rows = [(r, status(got.get(r.approval_id)), got.get(r.approval_id)) for r in store.requests()]
+    return [row for row in rows if every or row[1] == ApprovalStatus.PENDING]
+
+
+def find_in(store: ApprovalStore, approval_id: str) -> ApprovalRequest | None:
+    return next((r for r in store.requests() if r.approval_id == approval_id), None)
+
+
+def respond(
+    store: ApprovalStore,
+    request: ApprovalRequest,
+    approved: bool,
+    approver: str,
+    comment: str = "",
+    now: float | None = None,
+) -> ApprovalDecision:
+    """Publish a human's answer (raises if the gate's rules refuse it)."""
+    previous = store.answers().get(request.approval_id)
+    t = time.time() if now is None else now
+    decision = answer(request, approved, approver, previous, t, comment)
+    store.publish(decision, request.command.domain)
+    return decision
+
+
+# The functions the demo and older callers use, on the deployment's topics.
 def pending(settings: Settings) -> list[ApprovalRequest]:
-    """Requests with no decision yet, oldest first."""
-    decided = {d.approval_id for d in _read_all(settings, APPROVAL_DECISIONS)
-               if isinstance(d, ApprovalDecision)}  # fmt: skip
-    reqs = [r for r in _read_all(settings, APPROVALS) if isinstance(r, ApprovalRequest)]
-    return [r for r in reqs if r.approval_id not in decided]
+    """Requests with no answer yet, oldest first."""
+    return [r for r, _, _ in listing(KafkaApprovals(settings))]
 
 
 def find(settings: Settings, approval_id: str) -> ApprovalRequest | None:
-    reqs = _read_all(settings, APPROVALS)
-    return next((r for r in reqs if isinstance(r, ApprovalRequest)
-                 and r.approval_id == approval_id), None)  # fmt: skip
+    return find_in(KafkaApprovals(settings), approval_id)
 
 
 def decide(
     settings: Settings, request: ApprovalRequest, approved: bool, approver: str, comment: str = ""
 ) -> ApprovalDecision:
     """Publish a human's decision. The requester may not approve its own request."""
-    if approver == request.requested_by:
-        msg = f"{approver} requested {request.approval_id} and cannot also approve it"
-        raise SecurityError(msg, context={"approval_id": request.approval_id})
-    decision = ApprovalDecision(
-        approval_id=request.approval_id, incident_id=request.incident_id, approved=approved,
-        approver=approver, ts=to_datetime(max(time.time(), request.ts.timestamp())),
-        comment=comment,
-    )  # fmt: skip
-    p = Producer({"bootstrap.servers": settings.kafka_bootstrap(), "partitioner": "murmur2_random"})
-    p.produce(full_name(settings.topic_prefix, APPROVAL_DECISIONS),
-              key=request.command.domain.encode(), value=encode(decision))  # fmt: skip
-    p.flush(10)
-    return decision
+    return respond(KafkaApprovals(settings), request, approved, approver, comment)

@@ -3,11 +3,16 @@
 A Kafka consumer group would give each worker only some partitions; context that every worker
 needs (a deploy anywhere, a revocation) is read here instead, by a plain consumer that assigns
 itself all partitions, in a thread that hands each decoded value to the asyncio loop.
+
+``barrier()`` makes a reader a synchronisation point: it returns once every event the broker had
+accepted when it was called has been handed over (the actuator calls it before each command, so
+a revocation acknowledged before the command is checked always applies to it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +26,7 @@ from setpoint.streams.codec import decode
 from setpoint.streams.topics import TopicSpec, full_name
 
 Handler = Callable[[TopicSpec, Any], None]
+log = logging.getLogger("setpoint.streams")
 
 
 class BroadcastReader:
@@ -43,6 +49,10 @@ class BroadcastReader:
         self.lookback_s = lookback_s
         self.ready = threading.Event()
         self.bad_messages = 0
+        self.failed = False
+        self._applied: dict[tuple[str, int], int] = {}
+        self._tps: list[tuple[str, int]] = []
+        self._probe: Consumer | None = None
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="broadcast", daemon=True)
@@ -55,6 +65,8 @@ class BroadcastReader:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._probe is not None:
+            self._probe.close()
 
     def _assign(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         by_name = {full_name(self.settings.topic_prefix, s): s for s in self.specs}
@@ -69,6 +81,7 @@ class BroadcastReader:
             for tp in parts:
                 tp.offset = OFFSET_BEGINNING
         consumer.assign(parts)
+        self._tps = [(tp.topic, tp.partition) for tp in parts]
         ends = {}
         for tp in parts:
             _, high = consumer.get_watermark_offsets(tp, timeout=10.0)
@@ -86,10 +99,11 @@ class BroadcastReader:
         )
         by_name = {full_name(self.settings.topic_prefix, s): s for s in self.specs}
         try:
-            pending = {k: v for k, v in self._assign(consumer).items() if v > 0}
-            if not pending:
+            ends = self._assign_retrying(consumer)
+            pending = {k: v for k, v in (ends or {}).items() if v > 0}
+            if ends is not None and not pending:
                 self.ready.set()
-            while not self._stop.is_set():
+            while ends is not None and not self._stop.is_set():
                 msg = consumer.poll(0.2)
                 if msg is None or msg.error():
                     continue
@@ -98,20 +112,69 @@ class BroadcastReader:
                     del pending[key]
                     if not pending:
                         self.ready.set()
-                self._deliver(by_name[key[0]], msg.value())
+                self._deliver(by_name[key[0]], msg.value(), key, msg.offset() or 0)
         except KafkaException:
-            self.ready.set()
-            raise
+            # Fail closed: ``ready`` stays unset and ``barrier`` says no, so an actuator waiting
+            # on its control state executes nothing rather than execute without it.
+            self.failed = True
+            log.exception("broadcast reader of %s stopped", [s.name for s in self.specs])
         finally:
             consumer.close()
 
-    def _deliver(self, spec: TopicSpec, raw: bytes | None) -> None:
+    def _assign_retrying(self, consumer: Consumer) -> dict[tuple[str, int], int] | None:
+        """Assign every partition, retrying while the broker is not ready (a topic just created
+        has no leader for a moment); ``None`` once stopped."""
+        while not self._stop.is_set():
+            try:
+                return self._assign(consumer)
+            except KafkaException as exc:
+                log.warning("broadcast reader: cannot assign yet (%s); retrying", exc)
+                self._stop.wait(0.5)
+        return None
+
+    def _deliver(self, spec: TopicSpec, raw: bytes | None, tp: tuple[str, int], off: int) -> None:
         try:
             value = decode(spec, raw)
         except InputError:
             # Context topics are written by Setpoint's own commands; a bad record there is
             # counted (and was dead-lettered by whoever wrote it), never fatal.
             self.bad_messages += 1
-            return
+            value = None
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.handler, spec, value)
+            self._loop.call_soon_threadsafe(self._apply, spec, value, tp, off)
+
+    def _apply(self, spec: TopicSpec, value: Any, tp: tuple[str, int], off: int) -> None:
+        if value is not None:
+            self.handler(spec, value)
+        self._applied[tp] = max(self._applied.get(tp, 0), off + 1)
+
+    async def barrier(self, timeout_s: float = 5.0) -> bool:
+        """Wait until everything on the topics as of now has been handed over; ``False`` if that
+        could not be confirmed within ``timeout_s`` (the caller should then fail closed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        marks = await asyncio.to_thread(self._high_marks, timeout_s)
+        if marks is None:
+            return False
+        while any(self._applied.get(tp, 0) < high for tp, high in marks.items()):
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    def _high_marks(self, timeout_s: float) -> dict[tuple[str, int], int] | None:
+        if self.failed or not self.ready.is_set():
+            return None
+        if self._probe is None:
+            conf = {"bootstrap.servers": self.settings.kafka_bootstrap(),
+                    "group.id": f"{self.settings.app_id}-barrier-unused"}  # fmt: skip
+            self._probe = Consumer(conf)
+        try:
+            return {
+                tp: self._probe.get_watermark_offsets(
+                    TopicPartition(*tp), timeout=timeout_s, cached=False
+                )[1]
+                for tp in self._tps
+            }
+        except KafkaException:
+            return None

@@ -45,9 +45,18 @@ SILENCES = TopicSpec(
 CONTROL = TopicSpec(
     "control.epoch",
     s.ControlEvent,
-    "'epoch'",
-    "setpoint freeze/revoke",
+    "action:agent|verb|scope (compaction keeps the latest of each kind of each subject)",
+    "setpoint freeze/unfreeze/revoke/restore",
     "decide, execute",
+    partitions=1,
+    compacted=True,
+)
+TRUST = TopicSpec(
+    "control.trust",
+    s.TrustRecord,
+    "agent|verb|scope",
+    "decide",
+    "decide (read back at start), setpoint trust show",
     partitions=1,
     compacted=True,
 )
@@ -73,6 +82,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     HEALTHCHECKS,
     SILENCES,
     CONTROL,
+    TRUST,
     ANOMALIES,
     HEALTH,
     INCIDENTS,
