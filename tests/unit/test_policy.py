@@ -188,8 +188,21 @@ def test_stateless_verb_is_not_undone_and_exhaustion_escalates(key: bytes) -> No
     assert dec.phase("inc-1") == Phase.ESCALATED
 
 
+def test_novel_incident_pages_only_if_it_persists(key: bytes) -> None:
+    dec = Decider(envelope(), key, settle_s=0, page_after_s=180)
+    novel = incident([hypothesis("x", "unknown", ["escalate"])], novel=True, opened=1000.0)
+    assert dec.on_incident(novel, 1000.0).escalations == []
+    assert dec.tick(1100.0).escalations == []
+    out = dec.tick(1181.0)
+    assert out.escalations[0].reason_code == "novel" and not out.commands
+    blip = incident([hypothesis("y", "unknown", ["escalate"])], iid="i3", novel=True, opened=1000)
+    dec.on_incident(blip, 1000.0)
+    dec.on_incident(blip.model_copy(update={"status": "recovered"}), 1120.0)
+    assert all(e.incident_id != "i3" for e in dec.tick(1500.0).escalations)
+
+
 def test_novel_incident_escalates_and_denied_action_escalates(key: bytes) -> None:
-    dec = Decider(envelope(), key, settle_s=0)
+    dec = Decider(envelope(), key, settle_s=0, page_after_s=0)
     out = dec.on_incident(incident([hypothesis("x", "unknown", ["escalate"])], novel=True), 1000.0)
     assert out.escalations[0].reason_code == "novel" and not out.commands
     out = dec.on_incident(incident([hypothesis("db-1", "memory_leak", ["restart"])], iid="i2"), 0.0)

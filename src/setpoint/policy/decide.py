@@ -102,6 +102,9 @@ class Decider:
     settle_s
         Event-time seconds an incident is left to gather evidence before acting on it, unless its
         confidence already reaches ``act_confidence`` (the first anomaly is rarely the root).
+    page_after_s
+        Event-time seconds a *novel* incident must stay open before a human is paged for it: a
+        blip that recovers by itself (the diagnose stage closes it) never wakes anyone.
     trust
         The trust book (``None``: a fresh one with the policy's trust settings).
     """
@@ -113,6 +116,7 @@ class Decider:
         agent: str = "setpoint.decide",
         settle_s: float = 60.0,
         act_confidence: float = 0.8,
+        page_after_s: float = 180.0,
         trust: TrustBook | None = None,
     ) -> None:
         self.envelope = envelope
@@ -120,6 +124,7 @@ class Decider:
         self.agent = agent
         self.settle_s = settle_s
         self.act_confidence = act_confidence
+        self.page_after_s = page_after_s
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
@@ -164,8 +169,10 @@ class Decider:
 
     def _consider(self, case: _Case, now: float) -> Outputs:
         inc = case.incident
-        settled = now - inc.opened_at.timestamp() >= self.settle_s
-        if not settled and (inc.novel or inc.confidence < self.act_confidence):
+        age = now - inc.opened_at.timestamp()
+        if inc.novel and age < self.page_after_s:
+            return Outputs()
+        if age < self.settle_s and inc.confidence < self.act_confidence:
             return Outputs()
         if inc.novel:
             return self._escalate(case, "novel", "no known fault class explains it", now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from datetime import datetime
 from typing import Annotated, Final, Literal
@@ -37,15 +38,33 @@ FiniteFloat = Annotated[float, AfterValidator(_finite)]
 Labels = Annotated[dict[str, str], Field(max_length=32)]
 
 
+_ids: random.Random | None = None
+
+
 def new_id(prefix: str) -> str:
-    """A fresh, sortable-enough unique id with a readable prefix.
+    """A fresh unique id with a readable prefix (random; reproducible after ``seed_ids``).
 
     Examples
     --------
     >>> new_id("inc").startswith("inc-")
     True
     """
+    if _ids is not None:
+        return f"{prefix}-{_ids.getrandbits(80):020x}"
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def seed_ids(seed: int | None) -> None:
+    """Make ``new_id`` reproducible (a simulation run under a seed), or random again (``None``).
+
+    Examples
+    --------
+    >>> seed_ids(7); a = new_id("x"); seed_ids(7); b = new_id("x"); seed_ids(None)
+    >>> a == b
+    True
+    """
+    global _ids  # one switch for the whole process, set by the simulation runner
+    _ids = random.Random(seed) if seed is not None else None
 
 
 class Event(BaseModel):

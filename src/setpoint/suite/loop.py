@@ -26,6 +26,7 @@ from setpoint.schemas import (
     TraceSpan,
     Verification,
 )
+from setpoint.schemas.base import seed_ids
 from setpoint.sim.fleet import Fleet
 from setpoint.sim.scenario import Scenario
 from setpoint.suite.backend import InProcessFleetBackend
@@ -103,6 +104,13 @@ class ClosedLoop:
         self._approvals: list[tuple[float, ApprovalRequest]] = []
 
     def run(self) -> LoopRun:
+        seed_ids(self.config.seed if self.config.seed is not None else self.scenario.seed)
+        try:
+            return self._run()
+        finally:
+            seed_ids(None)
+
+    def _run(self) -> LoopRun:
         start = self.fleet.start
         end = start + self.scenario.duration_s
         self.run_.start, self.run_.end = start, end
