@@ -270,8 +270,10 @@ class Decider:
             case.tried.add((hyp.service, verb))
             if verb == Verb.ESCALATE:
                 break
+            replicas = self.envelope.inventory.services.get(hyp.service)
             cmd = new_command(case.incident, hyp, verb, self.agent, case.attempts + 1,
-                              self.epoch, now, ttl, new_id("cmd"))  # fmt: skip
+                              self.epoch, now, ttl, new_id("cmd"),
+                              replicas.replicas if replicas else None)  # fmt: skip
             decision = self.envelope.evaluate(
                 Proposal.of(cmd, self.learner.mode(cmd, now)), self.state, now
             )

@@ -14,9 +14,13 @@ _COMMAND: TypeAdapter[AnyCommand] = TypeAdapter(Command)
 
 def new_command(
     inc: Incident, hyp: Hypothesis, verb: str, agent: str, attempt: int, epoch: int,
-    now: float, ttl_s: float, command_id: str,
+    now: float, ttl_s: float, command_id: str, replicas: int | None = None,
 ) -> AnyCommand:  # fmt: skip
-    """Attempt ``attempt`` of ``inc``: ``verb`` on the service of ``hyp`` (decision pending)."""
+    """Attempt ``attempt`` of ``inc``: ``verb`` on the service of ``hyp`` (decision pending).
+
+    ``replicas`` is the target's declared replica count: a scale-out doubles it (as a horizontal
+    autoscaler would for a load twice its target), so a surge is absorbed in one step.
+    """
     return _COMMAND.validate_python(
         {
             "verb": verb,
@@ -32,7 +36,7 @@ def new_command(
             "issued_at": to_datetime(now),
             "expires_at": to_datetime(now + ttl_s),
             "epoch": epoch,
-            "params": _params(verb, hyp),
+            "params": _params(verb, hyp, replicas),
         }
     )
 
@@ -60,9 +64,9 @@ def undo_command(
     )
 
 
-def _params(verb: str, hyp: Hypothesis) -> dict[str, Any]:
+def _params(verb: str, hyp: Hypothesis, replicas: int | None) -> dict[str, Any]:
     if verb == Verb.SCALE:
-        return {"delta": 2}
+        return {"delta": max(2, replicas or 0)}
     if verb == Verb.ROLLBACK_DEPLOY:
         return {"change_id": hyp.change_id}
     if verb == Verb.ESCALATE:
