@@ -71,7 +71,8 @@ def test_advisory_asks_a_human_whose_answer_and_the_outcome_build_the_record() -
 def test_a_failed_verification_demotes_and_the_rollback_that_follows_does_not_again() -> None:
     dec = decider(initial="autonomous")
     cmd = dec.on_incident(saturation(), 1000.0).commands[0]
-    assert cmd.instances == 2 and cmd.decision.footprint == {"catalog": 2, "frontend": 2}
+    assert cmd.params.delta == 4, "a scale-out doubles the 4 declared replicas"
+    assert cmd.instances == 4 and cmd.decision.footprint == {"catalog": 4, "frontend": 4}
     dec.on_result(result(cmd, "executed"), 1001.0)
     out = dec.on_verification(verification(cmd, "not_recovered"), 1400.0)
     rec, changed = out.trust[0]
