@@ -11,6 +11,7 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     ├── InputError                      input           bad input; never crashes a worker
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
+    │   ├── ClockSkewError              input.clock_skew  an event time implausibly far from now
     │   ├── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
     │   └── ApprovalClosedError         input.approval_closed  already answered, or expired
     ├── InfraError                      infra           a service we depend on misbehaved
@@ -24,8 +25,12 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── ControlStateError           security.control_state  kill switch state unconfirmed
     │   ├── SelfApprovalError           security.self_approval  a requester answering itself
     │   └── AuthError                   security.auth       no or a wrong token (HTTP endpoints)
-    └── ActuatorError                   actuator        a backend call failed
-        └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+    ├── ActuatorError                   actuator        a backend call failed
+    │   └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+    └── InternalError                   internal        a stage raised something unexpected (a bug)
+
+``InternalError`` is never raised by a stage: the one boundary in ``streams/runtime.py`` wraps
+what a stage raised by surprise in it, dead-letters the input that caused it, and carries on.
 
 Policy refusals, failed verifications and rollbacks are *outcomes* (values in the schemas), not
 errors.
@@ -104,6 +109,10 @@ class SchemaError(InputError):
     code = "input.schema"
 
 
+class ClockSkewError(InputError):
+    code = "input.clock_skew"
+
+
 class CaseFormatError(InputError):
     code = "input.case"
 
@@ -162,6 +171,10 @@ class ActuatorError(SetpointError):
 
 class PreconditionError(ActuatorError):
     code = "actuator.precondition"
+
+
+class InternalError(SetpointError):
+    code = "internal"
 
 
 def all_error_classes() -> list[type[SetpointError]]:
