@@ -36,6 +36,7 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "_reconstruct"),
+    ("pydantic_core._pydantic_core", "TzInfo"),  # the zone of a timestamp pydantic parsed
 }
 
 

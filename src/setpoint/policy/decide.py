@@ -342,6 +342,10 @@ class Decider:
         )
         return Outputs(escalations=[esc])
 
+    def domain_of(self, incident_id: str) -> str | None:
+        case = self._cases.get(incident_id)
+        return case.incident.domain if case else None
+
     def phase(self, incident_id: str) -> Phase | None:
         case = self._cases.get(incident_id)
         return case.phase if case else None

@@ -30,6 +30,7 @@ class TopicSpec:
     """``None``: the ``partitions`` setting."""
     compacted: bool = False
     retention_ms: int | None = None
+    max_message_bytes: int | None = None
 
 
 METRICS = TopicSpec("telemetry.metrics", s.MetricMessage, "service", "producers, sim", "detect")
@@ -71,6 +72,24 @@ COMMANDS = TopicSpec("commands", s.Command, "domain", "decide", "execute (the ac
 RESULTS = TopicSpec("action-results", s.ActionResult, "domain", "execute", "verify, decide")
 VERIFICATIONS = TopicSpec("verifications", s.Verification, "domain", "verify", "decide")
 ESCALATIONS = TopicSpec("escalations", s.Escalation, "domain", "decide, verify", "humans, webhook")
+STATE_DETECT = TopicSpec(
+    "state.detect",
+    bytes,
+    "detect:<service> (on the partition the service's telemetry is on)",
+    "detect (checkpoints)",
+    "detect (the worker that takes a partition over)",
+    compacted=True,
+    max_message_bytes=8 * 1024 * 1024,
+)
+STATE_DOMAINS = TopicSpec(
+    "state.domains",
+    bytes,
+    "diagnose|decide|verify:<domain> (on the partition the domain's events are on)",
+    "diagnose, decide, verify (checkpoints)",
+    "diagnose, decide, verify (the worker that takes a partition over)",
+    compacted=True,
+    max_message_bytes=8 * 1024 * 1024,
+)
 LEDGER = TopicSpec("ledger", s.LedgerEvent, "incident_id", "every stage", "record (ledger sink)")
 DEADLETTER = TopicSpec("deadletter", s.DeadLetter, "topic", "every stage", "record, humans")
 
@@ -92,6 +111,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     RESULTS,
     VERIFICATIONS,
     ESCALATIONS,
+    STATE_DETECT,
+    STATE_DOMAINS,
     LEDGER,
     DEADLETTER,
 )

@@ -12,6 +12,8 @@ from setpoint.clock import to_datetime
 from setpoint.errors import DecodeError
 from setpoint.policy import Phase
 from setpoint.schemas import AnomalousSignal, Anomaly, ServiceHealth
+from setpoint.streams.codec import decode, encode
+from setpoint.streams.topics import INCIDENTS
 from tests.unit.conftest import ts
 from tests.unit.safety.test_decider import decider, result, saturation, verification
 
@@ -44,7 +46,7 @@ def test_an_incident_keeps_its_id_on_the_worker_that_takes_its_domain_over() -> 
 
 def test_a_case_that_acted_does_not_act_again_after_the_hand_over() -> None:
     a, b = decider(initial="autonomous"), decider(initial="autonomous")
-    inc = saturation()
+    inc = decode(INCIDENTS, encode(saturation()))  # as read from a topic: pydantic's own zones
     cmd = a.on_incident(inc, 1000.0).commands[0]
     b.restore(a.snapshot("default"))
     a.drop(["default"])
