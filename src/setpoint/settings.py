@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     (``input.clock_skew``); simulations that run ahead of real time stay well inside. 0: off."""
     max_past_s: Annotated[float, Field(ge=0)] = 30 * 86400.0
     """Input whose event time is further behind the wall clock is dead-lettered; 0: off."""
+    session_timeout_s: Annotated[float, Field(ge=6, le=300)] = 10.0
+    """How long the group waits for a silent worker before its partitions move (a worker killed
+    unannounced is taken over after this long)."""
     status_interval_s: Annotated[float, Field(gt=0)] = 1.0
     """How often a worker writes its status file (``data_dir/status/<worker>.json``)."""
 

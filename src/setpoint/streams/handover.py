@@ -187,6 +187,10 @@ class Keeper:
         self._written: dict[int, set[str]] = {}
         self._last = time.monotonic()
 
+    def keys(self, limit: int = 100) -> list[str]:
+        """Some of the keys this keeper knows the partition of (for the status file)."""
+        return sorted(self._home)[:limit]
+
     # -- the agent's side ----------------------------------------------------------------------
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:

@@ -51,6 +51,8 @@ def build_app(settings: Settings, app_id: str) -> faust.App:
         stream_buffer_maxsize=8192,
         stream_wait_empty=False,
         broker_commit_every=1000,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
 
 

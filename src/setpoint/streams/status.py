@@ -34,6 +34,7 @@ def snapshot(rt: Runtime, keepers: dict[str, Keeper]) -> dict[str, Any]:
             name: {
                 "owned": sorted(k.owned),
                 "ready": k.ready.is_set(),
+                "keys": k.keys(),
                 **dataclasses.asdict(k.stats),
             }
             for name, k in keepers.items()
