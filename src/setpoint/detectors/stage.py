@@ -351,6 +351,10 @@ class DetectionStage:
     def series_count(self) -> int:
         return sum(len(by_name) for by_name in self._series.values())
 
+    def seen(self, service: str) -> dict[str, int]:
+        """How many values each series of ``service`` has seen (``name`` or ``name@instance``)."""
+        return {key: m.n for key, m in self._series.get(service, {}).items()}
+
     def services(self) -> list[str]:
         """The services this stage holds state for."""
         return sorted(set(self._series) | set(self._services))

@@ -153,6 +153,14 @@ def _rebalance(app: faust.App, rt: Runtime, keepers: dict[str, Keeper]) -> None:
             await k.on_stopping()
         status.write(status.path_of(rt), {**status.snapshot(rt, keepers), "stopped": True})
 
+    @app.timer(0.5, name="checkpoints")
+    async def checkpoints() -> None:
+        # Input that stopped arriving is still acked (and so committed) once its checkpoint is due.
+        for k in keepers.values():
+            if k.ready.is_set():
+                async with k.turn():
+                    await k.checkpoint()
+
     # Faust's signal types want a ``signal`` keyword its own receivers never declare.
     app.on_partitions_revoked.connect(cast(Any, revoked))
     app.on_partitions_assigned.connect(cast(Any, assigned))

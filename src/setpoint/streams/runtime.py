@@ -62,7 +62,7 @@ class Runtime:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.clock = EventClock(max_step_s=settings.clock_max_step_s or None)
+        self.clock = EventClock(max_step_s=settings.clock_max_step_s or None, wall=time.time)
         self.counters: dict[str, int] = {}
         self._failed: list[DeadLetter] = []
         self._topics = {
