@@ -21,7 +21,11 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── ReplayError                 security.replay     idempotency key seen before
     │   └── RevokedError                security.revoked    issued before a revocation epoch
     └── ActuatorError                   actuator        a backend call failed
-        └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+        ├── PreconditionError           actuator.precondition  the verb's precondition does not hold
+        │   └── UnknownTargetError      actuator.unknown_target  the backend has no such target
+        ├── BackendError                actuator.backend       the backend refused or is unreachable
+        └── RepeatLimitError            actuator.repeat        the same verb on the same target
+                                                               too often (a remediation loop)
 
 Policy refusals, failed verifications and rollbacks are *outcomes* (values in the schemas), not
 errors.
@@ -142,6 +146,18 @@ class ActuatorError(SetpointError):
 
 class PreconditionError(ActuatorError):
     code = "actuator.precondition"
+
+
+class UnknownTargetError(PreconditionError):
+    code = "actuator.unknown_target"
+
+
+class BackendError(ActuatorError):
+    code = "actuator.backend"
+
+
+class RepeatLimitError(ActuatorError):
+    code = "actuator.repeat"
 
 
 def all_error_classes() -> list[type[SetpointError]]:

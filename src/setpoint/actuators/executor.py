@@ -9,10 +9,11 @@ actuator skip these checks.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from setpoint.actuators.apply import apply_command, recover_unfinished, undo_command
 from setpoint.actuators.backend import Backend, Outcome
 from setpoint.actuators.records import ExecutionRecords
+from setpoint.actuators.results import action_result
 from setpoint.clock import EventClock, to_datetime
 from setpoint.errors import (
     ExpiredCommandError,
@@ -29,9 +30,7 @@ from setpoint.schemas import (
     ControlEvent,
     DecisionOutcome,
     UndoCommand,
-    Verb,
 )
-from setpoint.schemas.verbs import Reversibility, spec
 
 
 class Actuator:
@@ -47,15 +46,31 @@ class Actuator:
         Where verbs are applied.
     records
         The durable execution record (idempotency keys, captured state).
+    max_repeats, repeat_window_s
+        The remediation loop's bound: the same verb on the same target runs at most
+        ``max_repeats`` times per ``repeat_window_s`` event-time seconds; past that it fails
+        (``actuator.repeat``) and the decide stage moves on to a human.
+    settle_wait_s
+        On recovery, wall seconds to wait for a backend still landing an earlier action.
     """
 
     def __init__(
-        self, envelope: PolicyEnvelope, key: bytes, backend: Backend, records: ExecutionRecords
+        self,
+        envelope: PolicyEnvelope,
+        key: bytes,
+        backend: Backend,
+        records: ExecutionRecords,
+        max_repeats: int = 3,
+        repeat_window_s: float = 3600.0,
+        settle_wait_s: float = 30.0,
     ) -> None:
         self.envelope = envelope
         self.key = key
         self.backend = backend
         self.records = records
+        self.max_repeats = max_repeats
+        self.repeat_window_s = repeat_window_s
+        self.settle_wait_s = settle_wait_s
         self.state = LiveState()
         self.clock = EventClock()
         self.epoch = 0
@@ -146,52 +161,17 @@ class Actuator:
         return self._apply(cmd, now, started)
 
     def _apply(self, cmd: AnyCommand, now: float, started: datetime) -> ActionResult:
-        self.records.begin(
-            cmd.idempotency_key, cmd.command_id, cmd.incident_id, str(cmd.verb), cmd.target
-        )
-        self.state.started(
-            cmd.command_id, str(cmd.verb), cmd.target, cmd.domain, cmd.incident_id, now
-        )
-        out = self.backend.execute(cmd)
-        status = ActionStatus.EXECUTED if out.ok else ActionStatus.FAILED
-        if not out.ok:
-            self.state.finished(cmd.command_id)
-        res = self._result(cmd, status, "" if out.ok else "backend", out.detail, started, out)
-        self.records.finish(cmd.idempotency_key, str(status), out.captured, res.model_dump_json())
-        return res
+        # Once allowed: observe, check the verb's preconditions, capture (all before acting),
+        # write the record with the capture, then act. See ``actuators.apply``.
+        return apply_command(self, cmd, now, started)
 
     def _undo(self, cmd: UndoCommand, now: float, started: datetime) -> ActionResult:
-        target = self.records.by_action(cmd.params.action_id)
-        if target is None or target.status != ActionStatus.EXECUTED:
-            why = "unknown action" if target is None else f"action is {target.status}"
-            return self._result(cmd, ActionStatus.FAILED, "undo", why, started)
-        if spec(target.verb).reversibility != Reversibility.INVERSE:
-            why = f"{target.verb} has no inverse ({spec(target.verb).inverse})"
-            return self._result(cmd, ActionStatus.FAILED, "undo", why, started)
-        self.records.begin(
-            cmd.idempotency_key, cmd.command_id, cmd.incident_id, Verb.UNDO, cmd.target
-        )
-        out = self.backend.undo(target.verb, target.target, target.captured, target.action_id)
-        self.state.finished(target.action_id)
-        status = ActionStatus.UNDONE if out.ok else ActionStatus.FAILED
-        res = self._result(
-            cmd,
-            status,
-            "" if out.ok else "backend",
-            out.detail,
-            started,
-            out,
-            undoes=target.action_id,
-        )
-        self.records.finish(cmd.idempotency_key, str(status), {}, res.model_dump_json())
-        if out.ok:
-            self.records.finish(
-                target.idempotency_key,
-                str(ActionStatus.UNDONE),
-                target.captured,
-                target.result_json,
-            )
-        return res
+        return undo_command(self, cmd, now, started)
+
+    def recover(self) -> list[ActionResult]:
+        """Settle what a previous run of this actuator left ``started`` (it stopped mid-action):
+        resume verification where the effect landed, roll back where it did not."""
+        return recover_unfinished(self)
 
     def finished(self, action_id: str) -> None:
         """Verification ended for ``action_id``: it no longer counts as in flight."""
@@ -207,22 +187,4 @@ class Actuator:
         out: Outcome | None = None,
         undoes: str | None = None,
     ) -> ActionResult:
-        extra: dict[str, Any] = {}
-        if out is not None:
-            extra = {"calls": out.calls, "captured": out.captured}
-        return ActionResult(
-            action_id=cmd.command_id,
-            command_id=cmd.command_id,
-            incident_id=cmd.incident_id,
-            verb=str(cmd.verb),
-            target=cmd.target,
-            domain=cmd.domain,
-            status=status,
-            reason_code=code,
-            reason=reason[:1000],
-            backend=self.backend.name,
-            started_at=started,
-            finished_at=started,
-            undoes=undoes,
-            **extra,
-        )
+        return action_result(cmd, status, code, reason, started, self.backend.name, out, undoes)
