@@ -40,8 +40,13 @@ INTERRUPTED = "interrupted"
 """``reason_code`` of an action its actuator stopped in the middle of (found on restart)."""
 
 
-def _begin(act: Actuator, cmd: AnyCommand, now: float, captured: dict[str, object],
-           expected: dict[str, object]) -> ExecutionRecord:  # fmt: skip
+def _begin(
+    act: Actuator,
+    cmd: AnyCommand,
+    now: float,
+    captured: dict[str, object],
+    expected: dict[str, object],
+) -> ExecutionRecord:
     return act.records.begin(
         ExecutionRecord(
             idempotency_key=cmd.idempotency_key,
@@ -143,8 +148,9 @@ def _finish_undo(
     )
     act.records.finish(cmd.idempotency_key, str(status), res.model_dump_json(), now)
     if out.ok:
-        act.records.finish(target.idempotency_key, str(ActionStatus.UNDONE), target.result_json,
-                           now)  # fmt: skip
+        act.records.finish(
+            target.idempotency_key, str(ActionStatus.UNDONE), target.result_json, now
+        )
     return res
 
 
@@ -201,8 +207,16 @@ def _roll_back(
         head = f"the actuator stopped mid-action and the target cannot be observed ({problem})"
     if not (spec(rec.verb).reversible and rec.captured):
         why = f"{head}; {rec.verb} has no inverse, nothing to roll back"
-        return _close(act, rec, cmd, ActionStatus.FAILED, INTERRUPTED, why, started,
-                      Outcome(False, why, calls, rec.captured))  # fmt: skip
+        return _close(
+            act,
+            rec,
+            cmd,
+            ActionStatus.FAILED,
+            INTERRUPTED,
+            why,
+            started,
+            Outcome(False, why, calls, rec.captured),
+        )
     back = act.backend.undo(rec.verb, rec.target, rec.captured, rec.action_id)
     done = "rolled back to the captured state" if back.ok else f"the rollback failed: {back.detail}"
     why = f"{head}; {done}"
@@ -222,6 +236,10 @@ def _close(
 ) -> ActionResult:
     undoes = cmd.params.action_id if isinstance(cmd, UndoCommand) else None
     res = action_result(cmd, status, code, why, started, act.backend.name, out, undoes)
-    act.records.finish(rec.idempotency_key, str(status), res.model_dump_json(),
-                       max(act.clock.now(), rec.started_at))  # fmt: skip
+    act.records.finish(
+        rec.idempotency_key,
+        str(status),
+        res.model_dump_json(),
+        max(act.clock.now(), rec.started_at),
+    )
     return res

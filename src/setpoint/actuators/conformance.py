@@ -78,13 +78,20 @@ class Harness:
         """An (unsigned) command: backends act on what the actuator already checked."""
         now = datetime.now(UTC)
         cid = f"conf-{uuid.uuid4().hex[:12]}"
-        return _COMMAND.validate_python({
-            "verb": verb, "command_id": cid, "incident_id": "inc-conformance",
-            "agent": "conformance", "target": target, "idempotency_key": cid,
-            "decision": {"outcome": "allow", "policy_hash": "conformance", "ts": now},
-            "issued_at": now, "expires_at": now,
-            "params": {**DEFAULT_PARAMS.get(verb, {}), **self.params.get(verb, {})},
-        })  # fmt: skip
+        return _COMMAND.validate_python(
+            {
+                "verb": verb,
+                "command_id": cid,
+                "incident_id": "inc-conformance",
+                "agent": "conformance",
+                "target": target,
+                "idempotency_key": cid,
+                "decision": {"outcome": "allow", "policy_hash": "conformance", "ts": now},
+                "issued_at": now,
+                "expires_at": now,
+                "params": {**DEFAULT_PARAMS.get(verb, {}), **self.params.get(verb, {})},
+            }
+        )
 
     def observe(self, target: str) -> TargetState:
         state, _ = observed_state(self.backend, target)

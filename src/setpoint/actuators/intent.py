@@ -142,8 +142,10 @@ def shift_destination(p: ShiftTrafficParams, s: TargetState) -> str:
     if p.to is not None:
         return p.to
     up = s.up_regions() or s.regions
-    return max(up, key=lambda r: (sum(1 for i in s.instances if i.region == r and i.up),
-                                  -s.regions.index(r)))  # fmt: skip
+    return max(
+        up,
+        key=lambda r: (sum(1 for i in s.instances if i.region == r and i.up), -s.regions.index(r)),
+    )
 
 
 def shift_split(p: ShiftTrafficParams, s: TargetState) -> dict[str, float]:

@@ -140,8 +140,9 @@ class ExecutionRecords:
     # -- writes ------------------------------------------------------------------------------
     def begin(self, record: ExecutionRecord) -> ExecutionRecord:
         """Write a new ``started`` record (an idempotency key is begun at most once)."""
-        rec = ExecutionRecord(**{**record.to_json(), "status": STARTED, "rev": 1,
-                                 "owner": record.owner or self.owner})  # fmt: skip
+        rec = ExecutionRecord(
+            **{**record.to_json(), "status": STARTED, "rev": 1, "owner": record.owner or self.owner}
+        )
         with self._lock:
             self._db.execute(
                 f"INSERT INTO executions ({', '.join(_NAMES)}) VALUES "
@@ -163,11 +164,17 @@ class ExecutionRecords:
         with self._lock:
             self._db.execute(
                 "UPDATE executions SET status = ?, result_json = ?, finished_at = ?, "
-                "rev = rev + 1" + (", captured = ?" if captured is not None else "") +
-                " WHERE idempotency_key = ?",
-                (status, result_json, finished_at,
-                 *((orjson.dumps(captured).decode(),) if captured is not None else ()), key),
-            )  # fmt: skip
+                "rev = rev + 1"
+                + (", captured = ?" if captured is not None else "")
+                + " WHERE idempotency_key = ?",
+                (
+                    status,
+                    result_json,
+                    finished_at,
+                    *((orjson.dumps(captured).decode(),) if captured is not None else ()),
+                    key,
+                ),
+            )
         rec = self.get(key)
         if rec is not None:
             self._publish(rec)

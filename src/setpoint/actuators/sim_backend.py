@@ -58,8 +58,12 @@ class SimFleetBackend:
 
     def undo(self, verb: str, target: str, captured: dict[str, Any], action_id: str) -> Outcome:
         fields = _UNDO_FIELDS.get(verb, tuple(captured))
-        body = {"action_id": action_id, "verb": verb, "target": target,
-                "captured": {k: captured[k] for k in fields if k in captured}}  # fmt: skip
+        body = {
+            "action_id": action_id,
+            "verb": verb,
+            "target": target,
+            "captured": {k: captured[k] for k in fields if k in captured},
+        }
         return self._post("/undo", body, "undo")
 
     def observe(self, target: str) -> Outcome:

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.run",
     "setpoint.cli.demo",
     "setpoint.cli.fleet",
+    "setpoint.cli.localfleet",
     "setpoint.cli.approvals_cmd",
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",

@@ -18,11 +18,20 @@ class Crash(BaseException):
 
 def service(name: str, **kw: Any) -> TargetState:
     base: dict[str, Any] = {
-        "service": name, "version": "2.0", "previous_version": "1.9", "replicas": 2,
-        "max_replicas": 8, "regions": ["eu", "us"], "traffic": {"eu": 0.5, "us": 0.5},
-        "cache": "healthy", "cache_generation": 0, "cert_serial": "s1", "cert_expires_at": 1e9,
-        "credential_id": "c1", "credential_expires_at": 1e9,
-    }  # fmt: skip
+        "service": name,
+        "version": "2.0",
+        "previous_version": "1.9",
+        "replicas": 2,
+        "max_replicas": 8,
+        "regions": ["eu", "us"],
+        "traffic": {"eu": 0.5, "us": 0.5},
+        "cache": "healthy",
+        "cache_generation": 0,
+        "cert_serial": "s1",
+        "cert_expires_at": 1e9,
+        "credential_id": "c1",
+        "credential_expires_at": 1e9,
+    }
     base.update(kw)
     regions = base["regions"]
     base.setdefault(
@@ -126,8 +135,14 @@ class MemoryBackend:
     def _resize(self, s: TargetState, n: int) -> TargetState:
         inst = list(s.instances[:n])
         while len(inst) < n:
-            inst.append(InstanceState(name=f"{s.service}-{self._next()}", region="eu",
-                                      version=s.version, pid=self._pid))  # fmt: skip
+            inst.append(
+                InstanceState(
+                    name=f"{s.service}-{self._next()}",
+                    region="eu",
+                    version=s.version,
+                    pid=self._pid,
+                )
+            )
         return s.model_copy(update={"replicas": n, "instances": inst})
 
     def _version(self, s: TargetState, version: str, previous: str | None) -> TargetState:

@@ -35,11 +35,20 @@ def make(key: bytes) -> Factory:
 
     def build(verb: str, cid: str, t: float = 1000.0, target: str = "api", **params: Any) -> Any:
         d = PolicyDecision(outcome="allow", policy_hash="h", ts=ts(t))
-        cmd = adapter.validate_python({
-            "verb": verb, "command_id": cid, "incident_id": "inc-1", "agent": "setpoint.decide",
-            "target": target, "idempotency_key": f"k-{cid}", "decision": d,
-            "issued_at": ts(t), "expires_at": ts(t + 300), "params": params,
-        })  # fmt: skip
+        cmd = adapter.validate_python(
+            {
+                "verb": verb,
+                "command_id": cid,
+                "incident_id": "inc-1",
+                "agent": "setpoint.decide",
+                "target": target,
+                "idempotency_key": f"k-{cid}",
+                "decision": d,
+                "issued_at": ts(t),
+                "expires_at": ts(t + 300),
+                "params": params,
+            }
+        )
         return sign(cmd, key)
 
     return build
@@ -157,7 +166,8 @@ def test_recovery_rolls_back_an_action_that_did_not_land(
     with pytest.raises(Crash):
         actuator(tmp_path, key, backend).execute(make("shift_traffic", "c1", to="eu"))
     backend.states["api"] = backend.states["api"].model_copy(  # half-applied: a partial split
-        update={"traffic": {"eu": 0.8, "us": 0.2}})  # fmt: skip
+        update={"traffic": {"eu": 0.8, "us": 0.2}}
+    )
     [res] = actuator(tmp_path, key, backend).recover()
     assert res.status == "failed" and res.reason_code == "interrupted"
     assert "rolled back to the captured state" in res.reason
@@ -199,6 +209,10 @@ def test_recovery_only_takes_its_own_records(tmp_path: Path, key: bytes, make: F
     backend.crash_after = "half"
     with pytest.raises(Crash):
         actuator(tmp_path, key, backend).execute(make("scale", "c1", delta=1))
-    other = Actuator(PolicyEnvelope(Policy.from_text(POLICY)), key, backend,
-                     ExecutionRecords(tmp_path / "records.sqlite", owner="b"))  # fmt: skip
+    other = Actuator(
+        PolicyEnvelope(Policy.from_text(POLICY)),
+        key,
+        backend,
+        ExecutionRecords(tmp_path / "records.sqlite", owner="b"),
+    )
     assert other.recover() == []

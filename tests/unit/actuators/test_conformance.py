@@ -13,18 +13,25 @@ import pytest
 
 from setpoint.actuators import SimFleetBackend
 from setpoint.actuators.conformance import CHECK_NAMES, Harness, checks
+from setpoint.actuators.local_backend import LocalProcessBackend
 from setpoint.settings import Settings
 from setpoint.sim.control import ControlServer
 from setpoint.sim.runner import FleetRunner
 from setpoint.sim.scenario import load_scenario
 from tests.unit.actuators.memory import MemoryBackend, service
+from tests.unit.localfleet.fakes import Fleet, fake_fleet
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "scenarios"
 SIM_TARGETS = {
-    "restart": "catalog", "rollback_deploy": "catalog", "scale": "catalog",
-    "flush_cache": "catalog", "rotate_credential": "payments", "renew_certificate": "payments",
-    "shift_traffic": "catalog", "escalate": "catalog",
-}  # fmt: skip
+    "restart": "catalog",
+    "rollback_deploy": "catalog",
+    "scale": "catalog",
+    "flush_cache": "catalog",
+    "rotate_credential": "payments",
+    "renew_certificate": "payments",
+    "shift_traffic": "catalog",
+    "escalate": "catalog",
+}
 
 
 @pytest.fixture
@@ -82,3 +89,13 @@ def test_the_suite_catches_a_backend_that_raises_on_an_unknown_target() -> None:
     h = Harness(Raising(service("api")), dict.fromkeys(SIM_TARGETS, "api"))
     with pytest.raises(KeyError):
         dict(checks(h))["unknown_target"]()
+
+
+__all__ = ["fake_fleet"]
+LOCAL_TARGETS = {**dict.fromkeys(SIM_TARGETS, "api"), "shift_traffic": "db"}
+
+
+@pytest.mark.parametrize("name", CHECK_NAMES)
+def test_local_backend_conforms_on_a_fake_process_driver(fake_fleet: Fleet, name: str) -> None:
+    h = Harness(LocalProcessBackend(fake_fleet.url), LOCAL_TARGETS)
+    dict(checks(h))[name]()

@@ -39,16 +39,28 @@ def test_every_verb_of_the_catalog_has_a_precondition_check() -> None:
         ("scale", ScaleParams(replicas=0), {}, "would stop the service"),
         ("scale", ScaleParams(delta=7), {}, "at most 8 replicas (asked 9)"),
         ("flush_cache", FlushCacheParams(), {"cache": None}, "has no cache"),
-        ("rotate_credential", RotateCredentialParams(),
-         {"credential_id": None, "credential_expires_at": None}, "no credential"),
-        ("renew_certificate", RenewCertificateParams(),
-         {"cert_serial": None, "cert_expires_at": None}, "no certificate"),
+        (
+            "rotate_credential",
+            RotateCredentialParams(),
+            {"credential_id": None, "credential_expires_at": None},
+            "no credential",
+        ),
+        (
+            "renew_certificate",
+            RenewCertificateParams(),
+            {"cert_serial": None, "cert_expires_at": None},
+            "no certificate",
+        ),
         ("shift_traffic", ShiftTrafficParams(), {"regions": ["eu"]}, "one region only"),
         ("shift_traffic", ShiftTrafficParams(to="ap"), {}, "does not run in region 'ap'"),
-        ("shift_traffic", ShiftTrafficParams(to="us"), {"down_regions": ["us"]},
-         "no instance is up in region 'us'"),
+        (
+            "shift_traffic",
+            ShiftTrafficParams(to="us"),
+            {"down_regions": ["us"]},
+            "no instance is up in region 'us'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_precondition_that_does_not_hold_says_why(verb, params, state, why) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PreconditionError, match=re.escape(why)):
         intent.check(verb, params, service("x", **state))
@@ -56,11 +68,16 @@ def test_a_precondition_that_does_not_hold_says_why(verb, params, state, why) ->
 
 @pytest.mark.parametrize(
     ("verb", "params"),
-    [("restart", RestartParams()), ("rollback_deploy", RollbackParams(to_version="1.9")),
-     ("scale", ScaleParams(delta=2)), ("flush_cache", FlushCacheParams()),
-     ("rotate_credential", RotateCredentialParams()),
-     ("renew_certificate", RenewCertificateParams()), ("shift_traffic", ShiftTrafficParams())],
-)  # fmt: skip
+    [
+        ("restart", RestartParams()),
+        ("rollback_deploy", RollbackParams(to_version="1.9")),
+        ("scale", ScaleParams(delta=2)),
+        ("flush_cache", FlushCacheParams()),
+        ("rotate_credential", RotateCredentialParams()),
+        ("renew_certificate", RenewCertificateParams()),
+        ("shift_traffic", ShiftTrafficParams()),
+    ],
+)
 def test_a_healthy_service_meets_every_precondition(verb, params) -> None:  # type: ignore[no-untyped-def]
     intent.check(verb, params, service("x"))
 
@@ -70,8 +87,9 @@ def test_shift_goes_to_the_region_with_the_most_instances_up() -> None:
         InstanceState(name=f"i{k}", region=r, up=up)
         for k, (r, up) in enumerate([("eu", True), ("us", True), ("us", True), ("eu", False)])
     ]
-    s = TargetState(service="db", regions=["eu", "us"], instances=inst,
-                    traffic={"eu": 0.5, "us": 0.5})  # fmt: skip
+    s = TargetState(
+        service="db", regions=["eu", "us"], instances=inst, traffic={"eu": 0.5, "us": 0.5}
+    )
     assert intent.shift_split(ShiftTrafficParams(weight_pct=80), s) == {"eu": 0.2, "us": 0.8}
 
 
@@ -79,11 +97,17 @@ def test_restart_landed_only_when_every_instance_has_a_new_incarnation() -> None
     before = service("api")
     cap = intent.capture("restart", before)
     half = before.model_copy(
-        update={"instances": [before.instances[0].model_copy(update={"pid": 999}),
-                              before.instances[1]]})  # fmt: skip
+        update={
+            "instances": [before.instances[0].model_copy(update={"pid": 999}), before.instances[1]]
+        }
+    )
     full = before.model_copy(
-        update={"instances": [i.model_copy(update={"pid": 900 + k})
-                              for k, i in enumerate(before.instances)]})  # fmt: skip
+        update={
+            "instances": [
+                i.model_copy(update={"pid": 900 + k}) for k, i in enumerate(before.instances)
+            ]
+        }
+    )
     assert not intent.landed("restart", cap, {}, before)
     assert not intent.landed("restart", cap, {}, half)
     assert intent.landed("restart", cap, {}, full)
@@ -102,8 +126,9 @@ def test_rollback_landed_needs_every_instance_on_the_version() -> None:
 
 def test_flush_landed_by_generation_or_by_the_cache_state() -> None:
     s = service("api")
-    assert intent.landed("flush_cache", {"cache_generation": 0}, {},
-                         s.model_copy(update={"cache_generation": 1}))  # fmt: skip
+    assert intent.landed(
+        "flush_cache", {"cache_generation": 0}, {}, s.model_copy(update={"cache_generation": 1})
+    )
     assert not intent.landed("flush_cache", {"cache_generation": 0}, {}, s)
     sim = s.model_copy(update={"cache_generation": None})
     assert intent.landed("flush_cache", {"cache": "poisoned"}, {}, sim)
@@ -113,9 +138,12 @@ def test_flush_landed_by_generation_or_by_the_cache_state() -> None:
 def test_rotation_does_not_count_while_the_new_credential_is_revoked() -> None:
     s = service("api")
     cap = intent.capture("rotate_credential", s)
-    assert not intent.landed("rotate_credential", cap, {},
-                             s.model_copy(update={"credential_id": "c2",
-                                                  "credential_revoked": True}))  # fmt: skip
+    assert not intent.landed(
+        "rotate_credential",
+        cap,
+        {},
+        s.model_copy(update={"credential_id": "c2", "credential_revoked": True}),
+    )
     assert intent.landed("rotate_credential", cap, {}, s.model_copy(update={"credential_id": "c2"}))
 
 

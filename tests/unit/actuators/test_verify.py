@@ -127,9 +127,17 @@ def test_a_newer_incident_that_recovered_no_longer_excuses_anything() -> None:
         )
     )
     v.on_result(executed("rollback_deploy", "checkout", 1100.0), 1100.0)
-    v.on_incident(incident([hypothesis("catalog", "saturation", ["scale"]),
-                            hypothesis("frontend", "unknown", [], rank=2)], iid="inc-2",
-                           opened=1150, status="recovered"))  # fmt: skip
+    v.on_incident(
+        incident(
+            [
+                hypothesis("catalog", "saturation", ["scale"]),
+                hypothesis("frontend", "unknown", [], rank=2),
+            ],
+            iid="inc-2",
+            opened=1150,
+            status="recovered",
+        )
+    )
     out = run(v, 1200, 1700, {"checkout": {}, "frontend": {"error_rate": 0.4}})
     assert [o.outcome for o in out] == ["not_recovered"]
 
@@ -158,8 +166,11 @@ def test_a_target_that_went_quiet_is_not_recovered() -> None:
 def test_the_quiet_target_recovers_once_its_traffic_is_back() -> None:
     v = Verifier()
     warm(v, ["payments"])
-    v.on_incident(incident([hypothesis("payments", "expired_certificate", ["renew_certificate"])],
-                           opened=1000))  # fmt: skip
+    v.on_incident(
+        incident(
+            [hypothesis("payments", "expired_certificate", ["renew_certificate"])], opened=1000
+        )
+    )
     v.on_result(executed("renew_certificate", "payments", 1100.0), 1100.0)
     out = run(v, 1100, 1200, {"payments": {"request_rate": 0.0}})
     out += run(v, 1200, 1300, {"payments": {"request_rate": 45.0}})
@@ -173,8 +184,14 @@ def test_a_signal_no_longer_measured_does_not_count_as_good() -> None:
     v.on_result(executed("rollback_deploy", "api", 1100.0), 1100.0)
     out = []
     for t in range(1200, 1700, 15):
-        v.on_health(ServiceHealth(service="api", ts=ts(t), anomalous=False,
-                                  slis={"error_rate": 0.01, "request_rate": 50.0}))  # fmt: skip
+        v.on_health(
+            ServiceHealth(
+                service="api",
+                ts=ts(t),
+                anomalous=False,
+                slis={"error_rate": 0.01, "request_rate": 50.0},
+            )
+        )
         out += v.tick(float(t))
     assert [o.outcome for o in out] == ["not_recovered"]
     assert "api.latency_p99_ms is no longer measured" in out[0].detail
