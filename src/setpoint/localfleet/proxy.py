@@ -73,15 +73,30 @@ class Proxy:
         self._thread.start()
 
     def stop(self) -> None:
+        """Close every listener and connection, then the loop."""
         loop = self._loop
         if loop is None:
             return
-        for srv in self._servers.values():
-            loop.call_soon_threadsafe(srv.close)
+        servers = list(self._servers.values())
+
+        async def shut() -> None:
+            for srv in servers:
+                srv.close()
+            for srv in servers:
+                await srv.wait_closed()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(shut(), loop).result(timeout=10.0)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        loop.close()
         self._loop = None
+        self._servers.clear()
 
     def listen(self, service: str, port: int) -> None:
         """Start the proxy of ``service`` on ``port`` (raises ``OSError`` if it is taken)."""

@@ -72,6 +72,11 @@ class LocalFleetSpec(_Frozen):
     --------
     >>> f = LocalFleetSpec(services={"web": {"depends_on": ["db"]}, "db": {}},
     ...                    load={"entry": "web"})
+    >>> LocalFleetSpec(services={"web": {"version": "9"}}, load={"entry": "web"})
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for LocalFleetSpec
+      Value error, service web: version '9' is not among the releases ...
     >>> f.regions_of("db"), f.call_order()
     (['eu', 'us'], ['web', 'db'])
     """
@@ -98,6 +103,9 @@ class LocalFleetSpec(_Frozen):
             for r in svc.regions or []:
                 if r not in self.regions:
                     raise ValueError(f"service {name}: unknown region {r!r}")
+            for v in (svc.version, svc.previous_version):
+                if v is not None and v not in self.releases:
+                    raise ValueError(f"service {name}: version {v!r} is not among the releases")
         if self.load.entry not in self.services:
             raise ValueError(f"load.entry: unknown service {self.load.entry!r}")
         return self
