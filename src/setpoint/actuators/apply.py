@@ -29,6 +29,7 @@ from setpoint.schemas import (
     BackendCall,
     Command,
     UndoCommand,
+    Verb,
 )
 from setpoint.schemas.verbs import spec
 
@@ -64,6 +65,8 @@ def _begin(
 
 
 def _guard_repeats(act: Actuator, cmd: AnyCommand, now: float) -> None:
+    if cmd.verb == Verb.ESCALATE:
+        return  # telling a human again is never a loop to stop
     since = now - act.repeat_window_s
     n = act.records.recent(str(cmd.verb), cmd.target, since)
     if n >= act.max_repeats:
@@ -156,8 +159,10 @@ def _finish_undo(
 
 # -- recovery ----------------------------------------------------------------------------------
 def recover_unfinished(act: Actuator) -> list[ActionResult]:
-    """One result per record of this actuator left ``started`` by a previous run."""
-    return [_recover(act, rec) for rec in act.records.unfinished(act.records.owner)]
+    """One result per command of this actuator left ``started`` by a previous run (an
+    interrupted escalation is posted again when its message is redelivered, not here)."""
+    left = act.records.unfinished(act.records.owner)
+    return [_recover(act, rec) for rec in left if rec.command_json]
 
 
 def _settled(act: Actuator, target: str) -> tuple[TargetState | None, list[BackendCall], str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,9 +76,12 @@ class ExecutionRecord:
 
 
 class Journal(Protocol):
-    """Where every write of the record is also published (durably) before it counts."""
+    """Where every write of the record is also published (durably) before it counts, and where
+    the writes of other actuators are read back from."""
 
     def publish(self, record: ExecutionRecord) -> None: ...
+
+    def replay(self, merge: Callable[[ExecutionRecord], object]) -> int: ...
 
 
 class ExecutionRecords:
@@ -113,16 +117,24 @@ class ExecutionRecords:
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, idempotency_key: str) -> ExecutionRecord | None:
+        """The record of ``idempotency_key``, after catching up with the journal."""
+        self.refresh()
         return self._one("idempotency_key = ?", (idempotency_key,))
 
     def by_action(self, action_id: str) -> ExecutionRecord | None:
+        self.refresh()
         return self._one("action_id = ?", (action_id,))
+
+    def refresh(self) -> int:
+        """Merge what other actuators journalled since the last look; return how many."""
+        return self.journal.replay(self.merge) if self.journal is not None else 0
 
     def by_incident(self, incident_id: str) -> list[ExecutionRecord]:
         return self._many("incident_id = ? ORDER BY started_at, rev", (incident_id,))
 
     def unfinished(self, owner: str | None = None) -> list[ExecutionRecord]:
         """Records still ``started`` (of ``owner``, if given), oldest first."""
+        self.refresh()
         if owner is None:
             return self._many("status = ? ORDER BY started_at", (STARTED,))
         return self._many("status = ? AND owner = ? ORDER BY started_at", (STARTED, owner))

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.fleet",
     "setpoint.cli.localfleet",
     "setpoint.cli.approvals_cmd",
+    "setpoint.cli.rollback",
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
     "setpoint.cli.schemas_cmd",

@@ -55,6 +55,7 @@ from setpoint.schemas.outcomes import (
     ActionStatus,
     BackendCall,
     Escalation,
+    ExecutionEntry,
     Verification,
     VerificationOutcome,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "Event",
     "Evidence",
     "EvidenceKind",
+    "ExecutionEntry",
     "FaultClass",
     "FlushCacheCommand",
     "FlushCacheParams",

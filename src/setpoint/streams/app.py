@@ -13,7 +13,9 @@ from typing import Any
 
 import faust
 
-from setpoint.actuators import Actuator, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators import Actuator, Backend, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators.local_backend import LocalProcessBackend
+from setpoint.actuators.webhook import EscalationWebhook
 from setpoint.causal import Diagnoser, Topology
 from setpoint.detectors import DetectionConfig, DetectionStage
 from setpoint.errors import ConfigError
@@ -21,6 +23,7 @@ from setpoint.policy import Decider, Policy, PolicyEnvelope, ServiceInfo
 from setpoint.settings import Settings
 from setpoint.streams import agents
 from setpoint.streams.broadcast import BroadcastReader
+from setpoint.streams.journal import KafkaJournal
 from setpoint.streams.runtime import Runtime, build_app
 from setpoint.streams.topics import CHANGES, CONTROL, TopicSpec
 
@@ -89,17 +92,28 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     return app, rt
 
 
+def backend(settings: Settings) -> Backend:
+    """The backend the actuator acts through (``SETPOINT_BACKEND``)."""
+    if settings.backend == "local":
+        return LocalProcessBackend(settings.fleet_url)
+    return SimFleetBackend(settings.fleet_url)
+
+
 def actuator_app(settings: Settings) -> tuple[faust.App, Runtime]:
     topology = load_topology(settings)
     envelope = PolicyEnvelope(load_policy(settings), _services(topology))
-    records = ExecutionRecords(settings.data_dir / f"actuator-{settings.worker_id or 'a'}.sqlite")
-    actuator = Actuator(
-        envelope, signing_key(settings), SimFleetBackend(settings.fleet_url), records
+    owner = settings.worker_id or "a"
+    records = ExecutionRecords(
+        settings.data_dir / f"actuator-{owner}.sqlite", owner, KafkaJournal(settings)
     )
+    actuator = Actuator(envelope, signing_key(settings), backend(settings), records)
     app = build_app(settings, f"{settings.app_id}-actuator")
     rt = Runtime(app, settings)
     reader = _broadcast(app, settings, [CONTROL], lambda _s, v: actuator.on_control(v), None)
-    agents.add_execute(rt, actuator, reader.ready)
+    # Nothing executes before what a previous run left half done is settled.
+    agents.add_execute(rt, actuator, agents.add_recovery(rt, actuator, reader.ready))
+    if settings.escalation_webhook:
+        agents.add_escalate(rt, records, EscalationWebhook(settings.escalation_webhook))
     return app, rt
 
 
