@@ -195,7 +195,12 @@ class LocalProcessBackend:
                     "previous_version": cap.get("previous_version"),
                 },
             )
-            return self._roll_to(s, t, state, str(cap["version"]))
+            done = self._roll_to(s, t, state, str(cap["version"]))
+            want = cap.get("replicas")
+            if isinstance(want, int) and want != len(s.state(t).instances):
+                # An interrupted rolling replacement leaves a surge replica behind.
+                done += "; " + self._resize(s, t, s.state(t), want)
+            return done
         if verb == Verb.SCALE:
             return self._resize(s, t, state, int(cap["replicas"]))
         if verb == Verb.RENEW_CERTIFICATE:

@@ -10,7 +10,7 @@ inverse, what to capture) and verification (the success signal and its window). 
 verb                   risk    reversal      captured before acting
 =====================  ======  ============  ===============================================
 ``restart``            low     stateless     the instances (to tell that every one restarted)
-``rollback_deploy``    medium  inverse       version, previous version
+``rollback_deploy``    medium  inverse       version, previous version, replica count
 ``scale``              low     inverse       replica count
 ``flush_cache``        low     stateless     cache state and generation
 ``rotate_credential``  high    irreversible  credential id and expiry (the old one is burned)
@@ -124,8 +124,8 @@ CATALOG: dict[Verb, VerbSpec] = {
             RollbackParams,
             Risk.MEDIUM,
             Reversibility.INVERSE,
-            "roll forward to the captured version",
-            ("version", "previous_version"),
+            "roll forward to the captured version (and replica count)",
+            ("version", "previous_version", "replicas"),
             "a previous version exists (and is the one asked for, if one is named)",
             _SLIS,
             90.0,
@@ -225,8 +225,10 @@ def spec(verb: Verb | str) -> VerbSpec:
     Examples
     --------
     >>> s = spec("rollback_deploy")
-    >>> s.risk, s.reversibility, s.captures
-    (<Risk.MEDIUM: 'medium'>, <Reversibility.INVERSE: 'inverse'>, ('version', 'previous_version'))
+    >>> s.risk, s.reversibility
+    (<Risk.MEDIUM: 'medium'>, <Reversibility.INVERSE: 'inverse'>)
+    >>> s.captures
+    ('version', 'previous_version', 'replicas')
     >>> spec("reboot")
     Traceback (most recent call last):
     ...
