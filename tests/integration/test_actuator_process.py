@@ -6,14 +6,12 @@ undoes an action. Every wait is bounded; every process is stopped."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +20,13 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from setpoint.localfleet.driver import PortPool
 from setpoint.localfleet.runner import LocalFleetRunner
-from setpoint.localfleet.spec import LocalScenario
 from setpoint.policy import sign
 from setpoint.schemas import ActionResult, AnyCommand, Command
-from setpoint.settings import Settings
 from setpoint.streams.codec import decode, encode
 from setpoint.streams.topics import COMMANDS, LEDGER, RESULTS
 from tests.integration.conftest import ROOT, Processes, consume_all, producer, topic, wait_for
+from tests.integration.localfleet_helpers import fleet_calls, local_fleet, state
 
 KEY = b"integration-test-key"
 FLEET = {
@@ -48,19 +44,8 @@ FLEET = {
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleetRunner]:
-    port = PortPool(18620, 18639).take()
-    scenario = LocalScenario.model_validate({"name": "it", "fleet": FLEET, "warmup_s": 0})
-    runner = LocalFleetRunner(
-        Settings(fleet_url=f"http://127.0.0.1:{port}"),
-        scenario,
-        tmp_path_factory.mktemp("fleet"),
-        publish=False,
-    )
-    try:
-        runner.open()
+    with local_fleet(FLEET, tmp_path_factory.mktemp("fleet")) as runner:
         yield runner
-    finally:
-        runner.close()
 
 
 @pytest.fixture
@@ -95,17 +80,6 @@ def publish(env: dict[str, str], cmd: AnyCommand) -> None:
 def results(env: dict[str, str], command_id: str) -> list[ActionResult]:
     got = [decode(RESULTS, raw) for raw in consume_all(env, RESULTS, timeout_s=2.0)]
     return [r for r in got if r.command_id == command_id]
-
-
-def fleet_calls(fleet: LocalFleetRunner, action_id: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{fleet.url}/calls", timeout=5) as resp:
-        calls = json.loads(resp.read())["calls"]
-    return [c for c in calls if c["action_id"] == action_id]
-
-
-def state(fleet: LocalFleetRunner, service: str) -> dict[str, Any]:
-    assert fleet.fleet is not None
-    return fleet.fleet.observe(service)
 
 
 def start_actuator(

@@ -21,10 +21,8 @@ import pytest
 
 from setpoint.actuators.conformance import CHECK_NAMES, Harness, checks
 from setpoint.actuators.local_backend import LocalProcessBackend
-from setpoint.localfleet.driver import PortPool
 from setpoint.localfleet.runner import LocalFleetRunner
-from setpoint.localfleet.spec import LocalScenario
-from setpoint.settings import Settings
+from tests.integration.localfleet_helpers import local_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = {
@@ -76,7 +74,8 @@ class Live:
             socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
             self.tls.wrap_socket(raw, server_hostname="127.0.0.1") as s,
         ):
-            return f"{int(s.getpeercert()['serialNumber'], 16):x}"  # type: ignore[index]
+            cert = s.getpeercert() or {}
+            return f"{int(str(cert['serialNumber']), 16):x}"
 
     def command(self, verb: str, target: str, **params: Any) -> Any:
         h = Harness(self.backend, TARGETS, params={verb: params})
@@ -88,20 +87,12 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    port = PortPool(18620, 18639).take()
-    settings = Settings(fleet_url=f"http://127.0.0.1:{port}")
-    scenario = LocalScenario.model_validate({"name": "it", "fleet": FLEET, "warmup_s": 0})
-    runner = LocalFleetRunner(settings, scenario, tmp_path_factory.mktemp("fleet"), publish=False)
-    try:
-        runner.open()
-        yield Live(runner)
-    finally:
-        runner.close()
-    assert not [p for p in pids_of(runner) if alive(p)], "every replica stopped"
-
-
-def pids_of(runner: LocalFleetRunner) -> list[int]:
-    return list(runner._driver._procs) if runner._driver else []  # type: ignore[union-attr]
+    with local_fleet(FLEET, tmp_path_factory.mktemp("fleet")) as runner:
+        live = Live(runner)
+        yield live
+        running = [i["pid"] for s in ("web", "db") for i in live.state(s)["instances"]]
+    assert running, "the fleet was running"
+    assert not [p for p in running if alive(p)], "every replica stopped with the fleet"
 
 
 def alive(pid: int) -> bool:
