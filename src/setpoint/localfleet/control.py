@@ -6,7 +6,7 @@ method    path                                 body → answer
 ========  ===================================  ==============================================
 GET       ``/health``                          ``{ok, fleet, services}``
 GET       ``/state``, ``/state/<svc>``         ``{services}`` / ``{state}`` (``TargetState``)
-GET       ``/truth``                           injected faults and their ground truth
+GET       ``/truth``, ``/faults``              faults with a declared truth / every fault
 GET       ``/calls``                           every request received (method, path, action)
 POST      ``/services/<svc>/replicas``         ``{version?, region?, surge?}`` → ``{replica}``
 DELETE    ``/services/<svc>/replicas/<name>``  stop one replica
@@ -180,7 +180,9 @@ class FleetAPI:
             return 200, {"services": {n: f.observe(n) for n in sorted(f.services)}}
         if head == "state" and len(parts) == 2:
             return 200, {"state": f.observe(parts[1])}
-        if head == "truth":
+        if head == "truth":  # the declared ground truth only (what a run is scored against)
+            return 200, {"faults": [f for f in self.injector.truth() if f["expect"]]}
+        if head == "faults":
             return 200, {"faults": self.injector.truth()}
         if head == "calls":
             with self._lock:

@@ -42,6 +42,9 @@ OOM_MB = 240.0
 """Leaked memory at which the replica stops answering (its heap is exhausted)."""
 SLOW_MB = 60.0
 """Leaked memory from which requests slow down (garbage-collection pressure)."""
+CHURN_MB = 6
+"""Up to this much working memory comes and goes every second (buffers of requests, a garbage
+collector's sawtooth): resident memory really moves, as a real service's does."""
 QUEUE_WAIT_S = 0.4
 CALL_TIMEOUT_S = 1.0
 MISS_MS = 15.0
@@ -65,6 +68,7 @@ class Replica:
         self.log_path = self.root / "logs" / f"{args.replica}.log"
         self.leaked: list[bytearray] = []
         self.leak_rate = 0.0
+        self.heap = [bytearray(b"\x01") * (1 << 20) for _ in range(int(args.heap_mb))]
         self._log_lock = threading.Lock()
         self._store: tuple[float, dict[str, Any]] = (0.0, {})
         self.reload()
@@ -234,6 +238,14 @@ class Replica:
         if first and mb_per_s > 0:
             threading.Thread(target=self._leak, daemon=True).start()
 
+    def churn(self) -> None:
+        """Working memory that comes and goes (large buffers: freed pages return to the OS)."""
+        while True:
+            mb = random.randint(0, CHURN_MB)
+            buf = bytearray(b"\x02") * (mb << 20) if mb else None
+            time.sleep(1.0)
+            del buf
+
     def _leak(self) -> None:
         while self.leak_rate > 0 and self.leaked_mb < OOM_MB + 20:
             self.leaked.append(bytearray(b"\x01") * (1 << 20))  # touched: really resident
@@ -316,6 +328,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     for name in ("state-dir", "service", "replica", "version", "region"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--heap-mb", type=int, default=32, help="resident memory it starts with")
     return p.parse_args(argv)
 
 
@@ -328,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.server_bind()
     server.server_activate()
+    threading.Thread(target=replica.churn, name="churn", daemon=True).start()
     signal.signal(signal.SIGHUP, lambda *_: replica.reload())
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     replica.log(

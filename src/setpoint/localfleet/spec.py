@@ -194,7 +194,7 @@ def load_scenario(path: Path) -> LocalScenario:
     --------
     >>> sc = load_scenario(Path("scenarios/local/demo.yaml"))
     >>> sc.spec.load.entry, [f.fault for f in sc.timeline][:2]
-    ('frontend', ['bad_deploy', 'poisoned_cache'])
+    ('frontend', ['bad_deploy', 'expired_certificate'])
     """
     import yaml
 
