@@ -95,6 +95,17 @@ class ExecutionRecords:
         This actuator's identity, stamped on the records it begins (recovery takes its own).
     journal
         Every write is published there too (``None``: local only).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> r = ExecutionRecords(Path(tempfile.mkdtemp()) / "a.sqlite", owner="a")
+    >>> _ = r.begin(ExecutionRecord("k1", "cmd-1", "inc-1", "scale", "api", "started",
+    ...                             {"replicas": 2}, command_json="{}"))
+    >>> [x.action_id for x in r.unfinished("a")]
+    ['cmd-1']
+    >>> r.finish("k1", "executed", "{}", 10.0).status, r.unfinished("a")
+    ('executed', [])
     """
 
     def __init__(self, path: Path, owner: str = "", journal: Journal | None = None) -> None:

@@ -97,21 +97,21 @@ def _traffic(f: LocalFleet, svc: str, body: dict[str, Any], log: OpLog) -> dict[
 
 
 def _flush(f: LocalFleet, svc: str, body: dict[str, Any], log: OpLog) -> dict[str, Any]:
-    return {"removed": f.flush_cache(svc, log)}
+    return {"removed": f.assets.flush_cache(svc, log)}
 
 
 def _certificate(f: LocalFleet, svc: str, body: dict[str, Any], log: OpLog) -> dict[str, Any]:
-    info = f.issue_certificate(svc, float(body.get("valid_days", 90)) * 86400.0, log)
+    info = f.assets.issue_certificate(svc, float(body.get("valid_days", 90)) * 86400.0, log)
     return {"serial": info.serial, "not_after": info.not_after}
 
 
 def _reinstall(f: LocalFleet, svc: str, body: dict[str, Any], log: OpLog) -> dict[str, Any]:
-    info = f.reinstall_certificate(svc, str(body.get("serial", "")), log)
+    info = f.assets.reinstall_certificate(svc, str(body.get("serial", "")), log)
     return {"serial": info.serial, "not_after": info.not_after}
 
 
 def _credential(f: LocalFleet, svc: str, body: dict[str, Any], log: OpLog) -> dict[str, Any]:
-    return {"id": f.issue_credential(svc, log)}
+    return {"id": f.assets.issue_credential(svc, log)}
 
 
 _ROUTES: dict[tuple[str, str], Handler] = {

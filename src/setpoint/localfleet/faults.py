@@ -172,7 +172,7 @@ class Injector:
 
     def _expired_certificate(self, a: Active, log: OpLog) -> None:
         in_s = float(a.params.get("in_s", 20.0))
-        self.fleet.issue_certificate(a.service, in_s, log)
+        self.fleet.assets.issue_certificate(a.service, in_s, log)
         self.fleet.signal_all(a.service, signal.SIGHUP, log)
 
     def _expired_credential(self, a: Active, log: OpLog) -> None:

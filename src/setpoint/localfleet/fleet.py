@@ -11,7 +11,6 @@ Thread-safe: one lock around every primitive.
 
 from __future__ import annotations
 
-import itertools
 import json
 import secrets
 import shlex
@@ -21,14 +20,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from setpoint.clock import to_datetime
 from setpoint.errors import BackendError, InputError, PreconditionError, UnknownTargetError
 from setpoint.localfleet import pki
+from setpoint.localfleet.assets import Assets
 from setpoint.localfleet.driver import Driver, PortPool
+from setpoint.localfleet.model import Replica, Router, Service
 from setpoint.localfleet.ops import OpLog
 from setpoint.localfleet.proxy import Upstream
 from setpoint.localfleet.spec import LocalFleetSpec, ServiceSpec
@@ -40,45 +40,6 @@ SERVICE_SCRIPT = Path(__file__).with_name("service.py")
 DAY_S = 86400.0
 _READY_S = 15.0
 _GRACE_S = 0.2
-
-
-class Router(Protocol):
-    """Where the fleet sets each service's routes (the :class:`~.proxy.Proxy`)."""
-
-    def listen(self, service: str, port: int) -> None: ...
-
-    def route(self, service: str, upstreams: list[Upstream], weights: dict[str, float]) -> None: ...
-
-
-@dataclass
-class Replica:
-    name: str
-    service: str
-    version: str
-    region: str
-    port: int
-    pid: int
-    started_at: float
-    up: bool = True
-
-
-@dataclass
-class Service:
-    name: str
-    spec: ServiceSpec
-    version: str
-    previous_version: str | None
-    proxy_port: int
-    regions: list[str]
-    traffic: dict[str, float]
-    replicas: dict[str, Replica] = field(default_factory=dict)
-    down: set[str] = field(default_factory=set)
-    cache_generation: int = 0
-    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-
-    @property
-    def home(self) -> str:
-        return f"services/{self.name}"
 
 
 class LocalFleet:
@@ -118,6 +79,7 @@ class LocalFleet:
         self.vault = Vault(self.state_dir)
         self.ca = pki.CertificateAuthority(self.state_dir / "pki")
         self.admin_token = secrets.token_hex(16)
+        self.assets = Assets(self)
 
     # -- set-up and tear-down ------------------------------------------------------------------
     def setup(self) -> OpLog:
@@ -374,59 +336,6 @@ class LocalFleet:
             total = sum(max(0.0, w) for w in weights.values())
             s.traffic = {r: round(max(0.0, weights.get(r, 0.0)) / total, 6) for r in s.regions}
             self._route(s, log)
-
-    def flush_cache(self, name: str, log: OpLog) -> int:
-        """Remove every entry of ``name``'s cache; return how many there were."""
-        with self.lock:
-            s = self.service(name)
-            if not s.spec.cache:
-                raise PreconditionError(f"{name} has no cache")
-            cache = self.state_dir / s.home / "cache"
-            entries = sorted(p for p in cache.iterdir() if p.is_file())
-            with log.op("unlink", f"rm {cache}/* ({len(entries)} entries)") as out:
-                for p in entries:
-                    p.unlink(missing_ok=True)
-                out.append(f"removed {len(entries)}")
-            s.cache_generation += 1
-            return len(entries)
-
-    # -- certificates and credentials ----------------------------------------------------------
-    def issue_certificate(
-        self, name: str, valid_s: float, log: OpLog, not_before: float | None = None
-    ) -> pki.CertInfo:
-        """Issue and install a new certificate for ``name`` (its replicas load it on SIGHUP)."""
-        with self.lock:
-            s = self.service(name)
-            now = self.clock()
-            start = now - 60.0 if not_before is None else not_before
-            cert, key = self.ca.issue(name, start, now + valid_s)
-            tls = self.state_dir / s.home / "tls"
-            with log.op("write", f"install certificate in {tls}/cert.pem") as out:
-                info = pki.install(tls, cert, key)
-                out.append(f"serial {info.serial}, valid until {to_datetime(info.not_after)}")
-            return info
-
-    def reinstall_certificate(self, name: str, serial: str, log: OpLog) -> pki.CertInfo:
-        with self.lock:
-            s = self.service(name)
-            tls = self.state_dir / s.home / "tls"
-            with log.op("write", f"reinstall certificate {serial} in {tls}/cert.pem") as out:
-                try:
-                    info = pki.reinstall(tls, serial)
-                except FileNotFoundError as exc:
-                    raise InputError(f"no backup of certificate {serial} of {name}") from exc
-                out.append(f"valid until {to_datetime(info.not_after)}")
-            return info
-
-    def issue_credential(self, name: str, log: OpLog) -> str:
-        """A new credential for ``name`` in the secret store; the old one is burned."""
-        with self.lock:
-            s = self.service(name)
-            old = self.vault.get(name)
-            with log.op("write", f"issue credential of {name} ({s.home}/credential.json)") as out:
-                cred = self.vault.issue(name, s.spec.credential_valid_days * DAY_S, self.clock())
-                out.append(f"id {cred.id}; burned {old.id if old else 'nothing'}")
-            return cred.id
 
     # -- change events -------------------------------------------------------------------------
     def _change(

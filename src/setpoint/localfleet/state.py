@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from setpoint.localfleet import pki
 
 if TYPE_CHECKING:
-    from setpoint.localfleet.fleet import LocalFleet, Service
+    from setpoint.localfleet.fleet import LocalFleet
+    from setpoint.localfleet.model import Service
 
 
 def cache_state(cache: Path) -> tuple[str, int, int]:

@@ -65,7 +65,7 @@ def test_a_poisoned_cache_shows_in_the_state_and_a_flush_empties_it(fake_fleet: 
     assert cache_state(cache) == ("poisoned", 5, 5)
     assert f.observe("api")["cache"] == "poisoned"
     log = OpLog()
-    assert f.flush_cache("api", log) == 5
+    assert f.assets.flush_cache("api", log) == 5
     assert f.observe("api")["cache"] == "empty" and f.observe("api")["cache_generation"] == 1
     assert log.ops[0].request.startswith("rm ") and log.ops[0].response == "removed 5"
 
@@ -109,7 +109,7 @@ def test_a_leaked_credential_is_revoked_and_announced(fake_fleet: Fleet) -> None
     assert f.observe("api")["credential_revoked"] is True
     [change] = f.drain_changes()
     assert change.change_type == ChangeType.CREDENTIAL_EXPIRY
-    new = f.issue_credential("api", OpLog())
+    new = f.assets.issue_credential("api", OpLog())
     state = f.observe("api")
     assert state["credential_id"] == new and not state["credential_revoked"]
 
