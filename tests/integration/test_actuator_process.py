@@ -127,7 +127,8 @@ def test_an_actuator_killed_mid_rollback_rolls_it_back_on_restart_and_never_reru
     os.kill(proc.pid, signal.SIGKILL)  # kill -9, mid-action
     proc.wait(timeout=10)
     procs.procs.pop("actuator")
-    record = Path(actuator_env["SETPOINT_DATA_DIR"]) / "actuator-a.sqlite"
+    data = Path(actuator_env["SETPOINT_DATA_DIR"])
+    record = data / f"actuator-{actuator_env['SETPOINT_APP_ID']}-a.sqlite"
     assert _status(record, cmd.idempotency_key) == "started"
     half = state(fleet, "web")
     assert {i["version"] for i in half["instances"]} != {"1.0"}, "it was stopped mid-way"

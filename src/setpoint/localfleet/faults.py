@@ -148,7 +148,7 @@ class Injector:
         if self.load is None:
             raise InputError("saturation needs the load generator (run the whole fleet)")
         load = self.load
-        extra = float(a.params.get("extra_rps", 20.0))
+        extra = float(a.params.get("extra_rps", 30.0))
         load.extra_rps[a.service] = load.extra_rps.get(a.service, 0.0) + extra
         log.add("http", f"load generator: +{extra:g} rps to {a.service}", "ok", True)
 

@@ -103,9 +103,9 @@ def actuator_app(settings: Settings) -> tuple[faust.App, Runtime]:
     topology = load_topology(settings)
     envelope = PolicyEnvelope(load_policy(settings), _services(topology))
     owner = settings.worker_id or "a"
-    records = ExecutionRecords(
-        settings.data_dir / f"actuator-{owner}.sqlite", owner, KafkaJournal(settings)
-    )
+    # One record per deployment (app id) and actuator: a demo run does not inherit another's.
+    path = settings.data_dir / f"actuator-{settings.app_id}-{owner}.sqlite"
+    records = ExecutionRecords(path, owner, KafkaJournal(settings))
     actuator = Actuator(envelope, signing_key(settings), backend(settings), records)
     app = build_app(settings, f"{settings.app_id}-actuator")
     rt = Runtime(app, settings)
