@@ -25,7 +25,11 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── SelfApprovalError           security.self_approval  a requester answering itself
     │   └── AuthError                   security.auth       no or a wrong token (HTTP endpoints)
     └── ActuatorError                   actuator        a backend call failed
-        └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+        ├── PreconditionError           actuator.precondition  the verb's precondition does not hold
+        │   └── UnknownTargetError      actuator.unknown_target  the backend has no such target
+        ├── BackendError                actuator.backend       the backend refused or is unreachable
+        └── RepeatLimitError            actuator.repeat        the same verb on the same target
+                                                               too often (a remediation loop)
 
 Policy refusals, failed verifications and rollbacks are *outcomes* (values in the schemas), not
 errors.
@@ -162,6 +166,18 @@ class ActuatorError(SetpointError):
 
 class PreconditionError(ActuatorError):
     code = "actuator.precondition"
+
+
+class UnknownTargetError(PreconditionError):
+    code = "actuator.unknown_target"
+
+
+class BackendError(ActuatorError):
+    code = "actuator.backend"
+
+
+class RepeatLimitError(ActuatorError):
+    code = "actuator.repeat"
 
 
 def all_error_classes() -> list[type[SetpointError]]:

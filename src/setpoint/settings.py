@@ -6,7 +6,7 @@ Core modules never read the environment; edges get a ``Settings`` from the CLI.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     app_id: str = "setpoint"
     """The Kafka consumer-group id of the stream workers (one per deployment)."""
     fleet_url: str = "http://127.0.0.1:18600"
-    """Where the simulated fleet's control API listens (the sim actuator backend calls it)."""
+    """Where the fleet's control API listens (the actuator's backend calls it)."""
+    backend: Literal["sim", "local"] = "sim"
+    """What the actuator acts on: the simulated fleet, or the local fleet of real processes."""
     escalation_webhook: str = ""
     approvals_token: SecretStr | None = None
     """A shared token for ``setpoint approvals serve``; the request names the approver."""

@@ -50,6 +50,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         if spec.retention_ms is not None:
             config["retention.ms"] = str(spec.retention_ms)
         wanted.append(NewTopic(name, spec.partitions or settings.partitions, 1, config=config))
+    if not wanted:  # the client refuses an empty request
+        return []
     created = []
     for name, fut in client.create_topics(wanted, operation_timeout=timeout_s).items():
         try:

@@ -10,13 +10,16 @@ from typing import Any
 
 import faust
 
-from setpoint.actuators import Actuator, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators import Actuator, Backend, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators.local_backend import LocalProcessBackend
+from setpoint.actuators.webhook import EscalationWebhook
 from setpoint.causal import Diagnoser
 from setpoint.detectors import DetectionConfig, DetectionStage
 from setpoint.policy import Decider, PolicyEnvelope
 from setpoint.settings import Settings
 from setpoint.streams import agents
 from setpoint.streams.broadcast import BroadcastReader
+from setpoint.streams.journal import KafkaJournal
 from setpoint.streams.loading import (
     inventory,
     load_policy,
@@ -70,16 +73,28 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     return app, rt
 
 
+def backend(settings: Settings) -> Backend:
+    """The backend the actuator acts through (``SETPOINT_BACKEND``)."""
+    if settings.backend == "local":
+        return LocalProcessBackend(settings.fleet_url)
+    return SimFleetBackend(settings.fleet_url)
+
+
 def actuator_app(settings: Settings) -> tuple[faust.App, Runtime]:
     topology = load_topology(settings)
     envelope = PolicyEnvelope(load_policy(settings), inventory(topology))
-    records = ExecutionRecords(settings.data_dir / f"actuator-{settings.worker_id or 'a'}.sqlite")
-    backend = SimFleetBackend(settings.fleet_url)
-    actuator = Actuator(envelope, verify_key(settings), backend, records)
+    owner = settings.worker_id or "a"
+    # One record per deployment (app id) and actuator: a demo run does not inherit another's.
+    path = settings.data_dir / f"actuator-{settings.app_id}-{owner}.sqlite"
+    records = ExecutionRecords(path, owner, KafkaJournal(settings))
+    actuator = Actuator(envelope, verify_key(settings), backend(settings), records)
     app = build_app(settings, f"{settings.app_id}-actuator")
     rt = Runtime(app, settings)
     reader = _broadcast(app, settings, [CONTROL], lambda _s, v: actuator.on_control(v), None)
-    agents.add_execute(rt, actuator, reader)
+    # Nothing executes before what a previous run left half done is settled.
+    agents.add_execute(rt, actuator, reader, agents.add_recovery(rt, actuator, reader.ready))
+    if settings.escalation_webhook:
+        agents.add_escalate(rt, records, EscalationWebhook(settings.escalation_webhook))
     return app, rt
 
 

@@ -71,6 +71,15 @@ COMMANDS = TopicSpec("commands", s.Command, "domain", "decide", "execute (the ac
 RESULTS = TopicSpec("action-results", s.ActionResult, "domain", "execute", "verify, decide")
 VERIFICATIONS = TopicSpec("verifications", s.Verification, "domain", "verify", "decide")
 ESCALATIONS = TopicSpec("escalations", s.Escalation, "domain", "decide, verify", "humans, webhook")
+EXECUTIONS = TopicSpec(
+    "actuator.executions",
+    s.ExecutionEntry,
+    "idempotency_key",
+    "execute (before and after acting)",
+    "execute (every actuator: what already ran, wherever a partition moves)",
+    partitions=1,
+    compacted=True,
+)
 LEDGER = TopicSpec("ledger", s.LedgerEvent, "incident_id", "every stage", "record (ledger sink)")
 DEADLETTER = TopicSpec("deadletter", s.DeadLetter, "topic", "every stage", "record, humans")
 
@@ -92,6 +101,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     RESULTS,
     VERIFICATIONS,
     ESCALATIONS,
+    EXECUTIONS,
     LEDGER,
     DEADLETTER,
 )
