@@ -1,26 +1,32 @@
 """The record stage: the ledger sink. Reads the ledger and dead-letter topics, chains and inserts
-in batches, and commits offsets only after ClickHouse has the rows. If the store is down, events
-wait in Kafka; a retry never doubles a row (event ids already stored are skipped)."""
+in batches, signs checkpoints, and commits offsets only after ClickHouse has the rows. If the
+store is down, events wait in Kafka; a retry never doubles a row (event ids already stored are
+skipped)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from setpoint.errors import InputError, LedgerStoreError
-from setpoint.ledger import ChainHead, LedgerStore
+from setpoint.ledger import CHECKPOINT_TYPE, ChainHead, LedgerStore, Record, decode_record
 from setpoint.ledger import events as le
+from setpoint.ledger.checkpoint import CheckpointSigner, signer_from
 from setpoint.schemas import DeadLetter, LedgerEvent
 from setpoint.settings import Settings
 from setpoint.streams.codec import dead_letter, decode
 from setpoint.streams.topics import DEADLETTER, LEDGER, full_name
 
 log = logging.getLogger("setpoint.sink")
+
+RECENT_IDS = 1_000_000
+"""Event ids the sink remembers having stored (a duplicate among them costs no query)."""
 
 
 @dataclass
@@ -30,7 +36,17 @@ class SinkStats:
     bad: int = 0
     store_errors: int = 0
     batches: int = 0
+    checkpoints: int = 0
+    releases: int = 0
     lag_hint: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    """Rows appended to a chain since its last checkpoint, and since when."""
+
+    rows: int = 0
+    since: float = 0.0
 
 
 class LedgerSink:
@@ -39,27 +55,35 @@ class LedgerSink:
     Parameters
     ----------
     settings
-        Broker, topic prefix, app id (the sink's group is ``<app_id>-ledger``).
+        Broker, topic prefix, app id (the sink's group is ``<app_id>-ledger``), checkpoint key
+        and cadence, idle release of the embedded engine.
     store
         The ledger store (already migrated).
     batch_size, batch_wait_s
         A batch is inserted when it has this many events or is this old.
+    signer
+        Signs checkpoints; default: the key the settings name.
     """
 
     def __init__(
         self,
         settings: Settings,
         store: LedgerStore,
-        batch_size: int = 5000,
+        batch_size: int = 20000,
         batch_wait_s: float = 0.5,
+        signer: CheckpointSigner | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
+        self.signer = signer
         self.stats = SinkStats()
         self._stop = threading.Event()
         self._heads: dict[str, ChainHead] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._last_batch = time.monotonic()
         self._ledger_topic = full_name(settings.topic_prefix, LEDGER)
         self._dl_topic = full_name(settings.topic_prefix, DEADLETTER)
 
@@ -68,6 +92,8 @@ class LedgerSink:
 
     def run(self) -> None:
         """Consume until ``stop()``; survives a ledger outage by retrying the same batch."""
+        if self.signer is None:
+            self.signer = signer_from(self.settings)
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap(),
@@ -75,28 +101,49 @@ class LedgerSink:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "max.poll.interval.ms": 600000,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 16 * 1024 * 1024,
             }
         )
         consumer.subscribe([self._ledger_topic, self._dl_topic])
-        self._heads = self._load_heads()
+        self._resume()
         try:
             while not self._stop.is_set():
                 batch = self._poll_batch(consumer)
                 if batch:
                     self._deliver(consumer, batch)
+                self._housekeeping()
         finally:
             consumer.close()
+            self._checkpoint_due(force=True)
 
-    def _load_heads(self) -> dict[str, ChainHead]:
+    # -- state -------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Load the chain heads (retrying while the store is down); a chain whose last row is
+        not a checkpoint gets one once the interval has passed."""
         while not self._stop.is_set():
             try:
-                return self.store.heads()
+                self._heads = self.store.heads()
+                last = self.store.query_rows(
+                    f"SELECT chain, argMax(event_type, seq) FROM {self.store.database}.ledger "
+                    "GROUP BY chain"
+                )
             except LedgerStoreError as exc:
                 self.stats.store_errors += 1
                 log.warning("ledger unavailable, retrying: %s", exc)
                 time.sleep(1.0)
-        return {}
+                continue
+            now = time.monotonic()
+            self._pending = {c: _Pending(1, now) for c, t in last if t != CHECKPOINT_TYPE}
+            return
 
+    def _remember(self, event_ids: list[str]) -> None:
+        for i in event_ids:
+            self._recent[i] = None
+        while len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+
+    # -- the loop ----------------------------------------------------------------------------
     def _poll_batch(self, consumer: Consumer) -> list[Message]:
         out: list[Message] = []
         deadline = time.monotonic() + self.batch_wait_s
@@ -104,7 +151,7 @@ class LedgerSink:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            msgs = consumer.consume(min(1000, self.batch_size - len(out)), timeout=left)
+            msgs = consumer.consume(min(10000, self.batch_size - len(out)), timeout=left)
             out.extend(m for m in msgs if not m.error())
         return out
 
@@ -113,45 +160,87 @@ class LedgerSink:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                for chain, events in by_chain.items():
-                    self._append(chain, events)
+                for chain, records in by_chain.items():
+                    self._append(chain, records)
+                self._checkpoint_due()
                 consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
                 self.stats.batches += 1
+                self._last_batch = time.monotonic()
                 return
             except LedgerStoreError as exc:
                 # Nothing is committed: the same batch is retried until the store is back.
                 self.stats.store_errors += 1
                 log.warning("ledger insert failed (retrying in %.1fs): %s", backoff, exc)
-                self._heads = {}
+                self.store.close()
                 time.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
-                try:
-                    self._heads = self.store.heads()
-                except LedgerStoreError:
-                    continue
+                self._reload_heads()
 
-    def _append(self, chain: str, events: list[LedgerEvent]) -> None:
-        seen = self.store.existing_ids([e.event_id for e in events])
-        fresh, ids = [], set(seen)
-        for e in events:
-            if e.event_id not in ids:
-                ids.add(e.event_id)
-                fresh.append(e)
-        self.stats.duplicates += len(events) - len(fresh)
+    def _reload_heads(self) -> None:
+        try:
+            self._heads = self.store.heads()
+        except LedgerStoreError:
+            self._heads = {}
+
+    def _append(self, chain: str, records: list[Record]) -> None:
+        ids = [r.event_id for r in records]
+        unknown = [i for i in ids if i not in self._recent]
+        stored = self.store.existing_ids(unknown) | {i for i in ids if i in self._recent}
+        fresh: list[Record] = []
+        for r in records:
+            if r.event_id not in stored:
+                stored.add(r.event_id)
+                fresh.append(r)
+        self.stats.duplicates += len(records) - len(fresh)
         if fresh:
             self._heads[chain] = self.store.append(fresh, chain, self._heads.get(chain))
             self.stats.inserted += len(fresh)
+            p = self._pending.setdefault(chain, _Pending(0, time.monotonic()))
+            p.rows += len(fresh)
+        self._remember(ids)
 
-    def _chain_batch(self, batch: list[Message]) -> dict[str, list[LedgerEvent]]:
-        out: dict[str, list[LedgerEvent]] = defaultdict(list)
+    def _housekeeping(self) -> None:
+        """Between batches: time-based checkpoints, and the idle release of the embedded
+        engine's data path."""
+        try:
+            self._checkpoint_due()
+        except LedgerStoreError as exc:
+            self.stats.store_errors += 1
+            log.warning("checkpoint deferred: %s", exc)
+            self.store.close()
+            return
+        idle = time.monotonic() - self._last_batch
+        release = self.settings.ledger_release_idle_s
+        if self.store.embedded and release > 0 and idle >= release and self.store.is_open:
+            self.store.close()
+            self.stats.releases += 1
+
+    def _checkpoint_due(self, force: bool = False) -> None:
+        now = time.monotonic()
+        every = self.settings.ledger_checkpoint_every
+        interval = self.settings.ledger_checkpoint_interval_s
+        for chain, p in list(self._pending.items()):
+            due = p.rows >= every or (p.rows > 0 and now - p.since >= interval)
+            head = self._heads.get(chain)
+            if head is None or self.signer is None or not (due or (force and p.rows)):
+                continue
+            record = self.signer.record(head, datetime.now(UTC))
+            self._heads[chain] = self.store.append([record], chain, head)
+            self.stats.checkpoints += 1
+            del self._pending[chain]
+
+    # -- decoding ----------------------------------------------------------------------------
+    def _chain_batch(self, batch: list[Message]) -> dict[str, list[Record]]:
+        out: dict[str, list[Record]] = defaultdict(list)
         for m in batch:
-            ev = self._to_event(m)
-            chain = f"p{m.partition()}" if m.topic() == self._ledger_topic else f"dl{m.partition()}"
-            out[chain].append(ev)
+            is_ledger = m.topic() == self._ledger_topic
+            chain = f"p{m.partition()}" if is_ledger else f"dl{m.partition()}"
+            raw = m.value() or b""
+            fast = decode_record(raw) if is_ledger else None
+            out[chain].append(fast if fast is not None else self._to_record(m, is_ledger))
         return out
 
-    def _to_event(self, m: Message) -> LedgerEvent:
-        is_ledger = m.topic() == self._ledger_topic
+    def _to_record(self, m: Message, is_ledger: bool) -> Record:
         spec = LEDGER if is_ledger else DEADLETTER
         try:
             value = decode(spec, m.value())
@@ -167,11 +256,12 @@ class LedgerSink:
                 offset=_int(m.offset()),
                 key=m.key(),
             )
-            return le.dead_letter(dl).model_copy(update={"event_id": dl.dead_letter_id})
+            value = dl
         if isinstance(value, DeadLetter):
-            return le.dead_letter(value).model_copy(update={"event_id": value.dead_letter_id})
+            ev = le.dead_letter(value).model_copy(update={"event_id": value.dead_letter_id})
+            return Record.from_event(ev)
         event: LedgerEvent = value
-        return event
+        return Record.from_event(event)
 
 
 def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
