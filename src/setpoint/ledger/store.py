@@ -38,7 +38,7 @@ COLUMNS = (
 """The stored columns of a row, in insert order (the derived columns are computed by ClickHouse)."""
 
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_ID_TEXT = re.compile(r"^[A-Za-z0-9._:/@-]{3,128}$")
+_ID_TEXT = re.compile(r"^[A-Za-z0-9._:/@-]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -206,20 +206,18 @@ class LedgerStore:
         unique suffix of one (``8fab97``). Several when a suffix is ambiguous."""
         if not _ID_TEXT.match(ident):
             return []
-        db = self.database
-        exact = self.query(
-            f"SELECT DISTINCT if(incident_id = '', event_id, incident_id) FROM {db}.ledger "
-            "WHERE incident_id = %(id)s OR entity_id = %(id)s OR event_id = %(id)s LIMIT 20",
-            {"id": ident},
-        ).rows
-        if exact:
-            return sorted(r[0] for r in exact)
-        suffix = self.query(
-            f"SELECT DISTINCT if(incident_id = '', event_id, incident_id) FROM {db}.ledger "
-            "WHERE endsWith(incident_id, %(id)s) OR endsWith(entity_id, %(id)s) LIMIT 20",
-            {"id": ident},
-        ).rows
-        return sorted(r[0] for r in suffix)
+        for where in ("incident_id = %(id)s OR entity_id = %(id)s OR event_id = %(id)s",
+                      "endsWith(incident_id, %(id)s) OR endsWith(entity_id, %(id)s)"):  # fmt: skip
+            rows = self.query(
+                f"SELECT DISTINCT incident_id, event_id FROM {self.database}.ledger "
+                f"WHERE {where} LIMIT 50",
+                {"id": ident},
+            ).rows
+            # An anomaly is recorded twice: alone by detection, then with its incident.
+            incidents = sorted({r[0] for r in rows if r[0]})
+            if incidents or rows:
+                return incidents or sorted({r[1] for r in rows})
+        return []
 
     def story(self, ident: str) -> list[dict[str, Any]]:
         """Every row of the incident ``ident`` names (see ``resolve``), in order; an event that

@@ -80,7 +80,7 @@ class LedgerSink:
         self.signer = signer
         self.stats = SinkStats()
         self._stop = threading.Event()
-        self._heads: dict[str, ChainHead] = {}
+        self._heads: dict[str, ChainHead] | None = None
         self._pending: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._last_batch = time.monotonic()
@@ -115,7 +115,14 @@ class LedgerSink:
                 self._housekeeping()
         finally:
             consumer.close()
+            self._final_checkpoint()
+
+    def _final_checkpoint(self) -> None:
+        """On a clean stop, sign the heads not yet covered (best effort: the store may be down)."""
+        try:
             self._checkpoint_due(force=True)
+        except LedgerStoreError as exc:
+            log.warning("final checkpoint skipped: %s", exc)
 
     # -- state -------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -160,29 +167,27 @@ class LedgerSink:
         backoff = 0.5
         while not self._stop.is_set():
             try:
+                if self._heads is None:
+                    # After a failure the heads are read again: the failed insert may have landed.
+                    self._heads = self.store.heads()
                 for chain, records in by_chain.items():
-                    self._append(chain, records)
+                    self._append(self._heads, chain, records)
                 self._checkpoint_due()
                 consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
                 self.stats.batches += 1
                 self._last_batch = time.monotonic()
                 return
             except LedgerStoreError as exc:
-                # Nothing is committed: the same batch is retried until the store is back.
+                # Nothing is committed: the same batch is retried until the store is back, and
+                # no chain is extended from a head that was not read back from the store.
                 self.stats.store_errors += 1
+                self._heads = None
                 log.warning("ledger insert failed (retrying in %.1fs): %s", backoff, exc)
                 self.store.close()
                 time.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
-                self._reload_heads()
 
-    def _reload_heads(self) -> None:
-        try:
-            self._heads = self.store.heads()
-        except LedgerStoreError:
-            self._heads = {}
-
-    def _append(self, chain: str, records: list[Record]) -> None:
+    def _append(self, heads: dict[str, ChainHead], chain: str, records: list[Record]) -> None:
         ids = [r.event_id for r in records]
         unknown = [i for i in ids if i not in self._recent]
         stored = self.store.existing_ids(unknown) | {i for i in ids if i in self._recent}
@@ -193,7 +198,7 @@ class LedgerSink:
                 fresh.append(r)
         self.stats.duplicates += len(records) - len(fresh)
         if fresh:
-            self._heads[chain] = self.store.append(fresh, chain, self._heads.get(chain))
+            heads[chain] = self.store.append(fresh, chain, heads.get(chain))
             self.stats.inserted += len(fresh)
             p = self._pending.setdefault(chain, _Pending(0, time.monotonic()))
             p.rows += len(fresh)
@@ -206,6 +211,7 @@ class LedgerSink:
             self._checkpoint_due()
         except LedgerStoreError as exc:
             self.stats.store_errors += 1
+            self._heads = None
             log.warning("checkpoint deferred: %s", exc)
             self.store.close()
             return
@@ -216,16 +222,19 @@ class LedgerSink:
             self.stats.releases += 1
 
     def _checkpoint_due(self, force: bool = False) -> None:
+        heads = self._heads
+        if heads is None or self.signer is None:
+            return
         now = time.monotonic()
         every = self.settings.ledger_checkpoint_every
         interval = self.settings.ledger_checkpoint_interval_s
         for chain, p in list(self._pending.items()):
             due = p.rows >= every or (p.rows > 0 and now - p.since >= interval)
-            head = self._heads.get(chain)
-            if head is None or self.signer is None or not (due or (force and p.rows)):
+            head = heads.get(chain)
+            if head is None or not (due or (force and p.rows)):
                 continue
             record = self.signer.record(head, datetime.now(UTC))
-            self._heads[chain] = self.store.append([record], chain, head)
+            heads[chain] = self.store.append([record], chain, head)
             self.stats.checkpoints += 1
             del self._pending[chain]
 
