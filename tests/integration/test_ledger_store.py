@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from setpoint.ledger import ChainHead, CheckpointSigner, LedgerStore, Record
+from setpoint.ledger import CheckpointSigner, LedgerStore, Record
 from setpoint.ledger.synth import story
 from tests.integration.conftest import ROOT
 
@@ -109,8 +109,7 @@ def test_a_recomputed_rewrite_is_caught_by_the_signed_checkpoints(ledger: Ledger
         r["prev_hash"] = prev
         r["hash"] = prev = row_hash(prev, r)
     mutate(ledger, "DELETE WHERE seq >= 5")
-    cols = ["event_id", "incident_id", "ts", "recorded_at", "stage", "event_type", "entity_id",
-            "service", "summary", "payload", "schema_version", "chain", "seq", "prev_hash", "hash"]  # fmt: skip
+    cols = list(COLUMNS)
     ledger.client.insert("setpoint.ledger", [[r[c] for c in cols] for r in rows[4:]],
                          column_names=cols)  # fmt: skip
     out = cli(ledger, "ledger", "verify")
@@ -141,7 +140,8 @@ def test_show_tells_the_whole_story_from_a_suffix(ledger: LedgerStore) -> None:
     text = out.stdout
     order = ["anomaly.firing", "signal error_rate", "incident.opened", "#1 ", "policy.decision",
              "by rules [routine-autonomous]", "command.issued", "action.executed", "call sim.",
-             "verification.not_recovered", "action.undone", "escalation", "outcome: escalated"]  # fmt: skip
+             "verification.not_recovered", "action.undone", "escalation",
+             "outcome: escalated"]  # fmt: skip
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions), text
     by_action = cli(ledger, "ledger", "show", undone.entity_id)

@@ -77,8 +77,9 @@ def _incident(
 ) -> Incident:
     ev = Evidence(kind="anomaly", service=svc, summary=f"error_rate up ({a.signals[0].value:.3g} "
                   "vs 0.01)", weight=0.8, ts=onset, ref=a.anomaly_id)  # fmt: skip
+    verb = "rollback_deploy" if fault == "bad_deploy" else "restart"
     hyp = Hypothesis(rank=1, service=svc, fault_class=fault, score=0.8, evidence_for=[ev],
-                     actions=["rollback_deploy" if fault == "bad_deploy" else "restart"])  # fmt: skip
+                     actions=[verb])  # fmt: skip
     return Incident(incident_id=inc_id, status="open", opened_at=onset, ts=ts, services=[svc],
                     anomaly_ids=[a.anomaly_id], hypotheses=[hyp], confidence=0.8,
                     summary=f"{fault} on {svc} (0.80); 1 anomalous service(s)")  # fmt: skip
