@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from setpoint.ledger import CheckpointSigner, LedgerStore, Record
+from setpoint.ledger import COLUMNS, CheckpointSigner, LedgerStore, Record
 from setpoint.ledger.synth import story
 from tests.integration.conftest import ROOT
 
