@@ -87,8 +87,11 @@ def test_an_outage_and_a_crash_lose_nothing_and_double_nothing(
     again = rng.sample(range(len(raw)), 200)  # a producer that retried: same event ids
     raw += [raw[i] for i in again]
     keys += [keys[i] for i in again]
-    sink_env = {"SETPOINT_LEDGER_RELEASE_IDLE_S": "0.1", "SETPOINT_LEDGER_CHECKPOINT_KEY": KEY,
-                "SETPOINT_LEDGER_CHECKPOINT_INTERVAL_S": "1", "SETPOINT_LOG_LEVEL": "warn"}  # fmt: skip
+    sink_env = {
+        "SETPOINT_LEDGER_RELEASE_IDLE_S": "0.1",
+        "SETPOINT_LEDGER_CHECKPOINT_KEY": KEY,
+        "SETPOINT_LEDGER_CHECKPOINT_INTERVAL_S": "1",
+    }
     procs.start("sink", "sink", **sink_env)
     paused = threading.Event()
     writer = threading.Thread(target=publish, args=(env, raw, keys, 200.0, paused))

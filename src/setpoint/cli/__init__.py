@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.approvals_cmd",
     "setpoint.cli.detect",
     "setpoint.cli.ledger_cmd",
+    "setpoint.cli.report_cmd",
     "setpoint.cli.schemas_cmd",
 )
 

@@ -137,11 +137,14 @@ class LedgerStore:
         return {r[0]: ChainHead(r[0], int(r[1]), str(r[2])) for r in rows}
 
     def existing_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` are stored already (the sink's de-duplication)."""
         if not event_ids:
             return set()
+        # A batch's ids are sent as one literal list: let the query be as long as it needs.
         res = self.query(
             f"SELECT event_id FROM {self.database}.ledger WHERE event_id IN %(ids)s",
             {"ids": list(event_ids)},
+            settings={"max_query_size": 64 * 1024 * 1024},
         )
         return {r[0] for r in res.rows}
 
@@ -150,18 +153,17 @@ class LedgerStore:
         seq = head.seq if head else 0
         prev = head.hash if head else GENESIS
         now = to_millis(datetime.now(UTC))
-        cols: list[list[Any]] = [[] for _ in COLUMNS]
+        rows = []
         for r in records:
             seq += 1
-            h = record_hash(prev, r, chain, seq)
-            values = (r.event_id, r.incident_id, to_millis(r.ts), now, r.stage, r.event_type,
-                      r.entity_id, r.service, r.summary, r.payload, r.schema_version, chain,
-                      seq, prev, h)  # fmt: skip
-            for col, v in zip(cols, values, strict=True):
-                col.append(v)
+            ts = to_millis(r.ts)
+            h = record_hash(prev, r, chain, seq, ts)
+            rows.append((r.event_id, r.incident_id, ts, now, r.stage, r.event_type,
+                         r.entity_id, r.service, r.summary, r.payload, r.schema_version, chain,
+                         seq, prev, h))  # fmt: skip
             prev = h
-        if records:
-            self._insert(cols)
+        if rows:
+            self._insert([list(c) for c in zip(*rows, strict=True)])
         return ChainHead(chain, seq, prev)
 
     def _insert(self, columns: list[list[Any]]) -> None:
@@ -174,10 +176,15 @@ class LedgerStore:
             raise LedgerStoreError(msg, context={"rows": len(columns[0])}) from exc
 
     # -- reading -----------------------------------------------------------------------------
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> QueryResult:
         try:
             with self._lock:
-                res = self.client.query(sql, parameters=parameters)
+                res = self.client.query(sql, parameters=parameters, settings=settings)
         except LedgerStoreError:
             raise
         except Exception as exc:

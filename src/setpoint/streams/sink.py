@@ -26,7 +26,8 @@ from setpoint.streams.topics import DEADLETTER, LEDGER, full_name
 log = logging.getLogger("setpoint.sink")
 
 RECENT_IDS = 1_000_000
-"""Event ids the sink remembers having stored (a duplicate among them costs no query)."""
+"""Event ids the sink remembers having stored: a producer that sends an event again is caught
+here, without a query, as long as the first copy is among the last million stored."""
 
 
 @dataclass
@@ -42,6 +43,13 @@ class SinkStats:
 
 
 @dataclass
+class _Batch:
+    records: dict[str, list[Record]]
+    exact: set[str]
+    next_offsets: dict[tuple[str, int], int]
+
+
+@dataclass
 class _Pending:
     """Rows appended to a chain since its last checkpoint, and since when."""
 
@@ -51,6 +59,14 @@ class _Pending:
 
 class LedgerSink:
     """Kafka -> ClickHouse, at-least-once delivery made exactly-once by event-id de-duplication.
+
+    Where duplicates come from, and how each is caught: Kafka delivers again what the sink read
+    but had not committed when it crashed or its insert failed; at most the last batch before a
+    commit can have been stored already, so after a (re)start the first ``batch_size`` messages of
+    each partition, and any batch retried after a failure, are checked against the table itself.
+    Everything else is checked against the ids of the last ``RECENT_IDS`` events stored (a
+    producer retry re-sends within seconds). A query per batch against the whole table would
+    cost more than the insert once the ledger holds millions of rows.
 
     Parameters
     ----------
@@ -83,6 +99,8 @@ class LedgerSink:
         self._heads: dict[str, ChainHead] | None = None
         self._pending: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._exact_until: dict[tuple[str, int], int] = {}
+        """Per partition, the offset below which ids are checked against the table."""
         self._last_batch = time.monotonic()
         self._ledger_topic = full_name(settings.topic_prefix, LEDGER)
         self._dl_topic = full_name(settings.topic_prefix, DEADLETTER)
@@ -163,17 +181,19 @@ class LedgerSink:
         return out
 
     def _deliver(self, consumer: Consumer, batch: list[Message]) -> None:
-        by_chain = self._chain_batch(batch)
+        b = self._chain_batch(batch)
+        exact: set[str] | None = b.exact
+        offsets = [TopicPartition(t, p, o) for (t, p), o in b.next_offsets.items()]
         backoff = 0.5
         while not self._stop.is_set():
             try:
                 if self._heads is None:
                     # After a failure the heads are read again: the failed insert may have landed.
                     self._heads = self.store.heads()
-                for chain, records in by_chain.items():
-                    self._append(self._heads, chain, records)
+                for chain, records in b.records.items():
+                    self._append(self._heads, chain, records, exact)
                 self._checkpoint_due()
-                consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
+                consumer.commit(offsets=offsets, asynchronous=False)
                 self.stats.batches += 1
                 self._last_batch = time.monotonic()
                 return
@@ -182,15 +202,22 @@ class LedgerSink:
                 # no chain is extended from a head that was not read back from the store.
                 self.stats.store_errors += 1
                 self._heads = None
+                exact = None  # the failed insert may have landed: check the whole batch
                 log.warning("ledger insert failed (retrying in %.1fs): %s", backoff, exc)
                 self.store.close()
                 time.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
 
-    def _append(self, heads: dict[str, ChainHead], chain: str, records: list[Record]) -> None:
+    def _append(
+        self,
+        heads: dict[str, ChainHead],
+        chain: str,
+        records: list[Record],
+        exact: set[str] | None,
+    ) -> None:
         ids = [r.event_id for r in records]
-        unknown = [i for i in ids if i not in self._recent]
-        stored = self.store.existing_ids(unknown) | {i for i in ids if i in self._recent}
+        check = [i for i in ids if exact is None or i in exact]
+        stored = self.store.existing_ids(check) | {i for i in ids if i in self._recent}
         fresh: list[Record] = []
         for r in records:
             if r.event_id not in stored:
@@ -239,14 +266,22 @@ class LedgerSink:
             del self._pending[chain]
 
     # -- decoding ----------------------------------------------------------------------------
-    def _chain_batch(self, batch: list[Message]) -> dict[str, list[Record]]:
-        out: dict[str, list[Record]] = defaultdict(list)
+    def _chain_batch(self, batch: list[Message]) -> _Batch:
+        """One pass over the messages: records per chain, the ids to check against the table
+        (see the class doc), and the offsets to commit."""
+        out = _Batch(defaultdict(list), set(), {})
+        exact_until = self._exact_until
         for m in batch:
-            is_ledger = m.topic() == self._ledger_topic
-            chain = f"p{m.partition()}" if is_ledger else f"dl{m.partition()}"
-            raw = m.value() or b""
-            fast = decode_record(raw) if is_ledger else None
-            out[chain].append(fast if fast is not None else self._to_record(m, is_ledger))
+            topic, part, off = m.topic() or "", _int(m.partition()), _int(m.offset())
+            is_ledger = topic == self._ledger_topic
+            fast = decode_record(m.value() or b"") if is_ledger else None
+            record = fast if fast is not None else self._to_record(m, is_ledger)
+            out.records[f"p{part}" if is_ledger else f"dl{part}"].append(record)
+            tp = (topic, part)
+            if off < exact_until.setdefault(tp, off + self.batch_size):
+                out.exact.add(record.event_id)
+            if off >= out.next_offsets.get(tp, 0):
+                out.next_offsets[tp] = off + 1
         return out
 
     def _to_record(self, m: Message, is_ledger: bool) -> Record:
@@ -271,14 +306,6 @@ class LedgerSink:
             return Record.from_event(ev)
         event: LedgerEvent = value
         return Record.from_event(event)
-
-
-def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for m in batch:
-        key = (m.topic() or "", _int(m.partition()))
-        last[key] = max(last.get(key, -1), _int(m.offset()))
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 def _int(v: int | None) -> int:
