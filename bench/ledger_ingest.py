@@ -26,6 +26,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -57,7 +58,7 @@ def baseline(store: LedgerStore, recs: list[Record], batch: int) -> float:
     return len(recs) / (time.perf_counter() - t)
 
 
-def kafka_ingest(settings: Settings, store: LedgerStore, recs: list[Record]) -> dict[str, float]:
+def kafka_ingest(settings: Settings, store: LedgerStore, recs: list[Record]) -> dict[str, Any]:
     """Fill the ledger topic, then time the sink draining it into ClickHouse."""
     p = Producer({"bootstrap.servers": settings.kafka_bootstrap(), "linger.ms": 50,
                   "batch.size": 1 << 20, "compression.type": "lz4"})  # fmt: skip
@@ -91,7 +92,8 @@ def kafka_ingest(settings: Settings, store: LedgerStore, recs: list[Record]) -> 
     return {"produce_s": produce_s, "bytes_per_event": size / len(recs),
             "total_eps": len(recs) / (end - t),
             "steady_eps": (len(recs) - f_n) / max(end - f_t, 1e-9),
-            "batches": sink.stats.batches, "checkpoints": sink.stats.checkpoints}  # fmt: skip
+            "batches": sink.stats.batches, "checkpoints": sink.stats.checkpoints,
+            "split": dict(sink.stats.seconds)}  # fmt: skip
 
 
 def _wire(r: Record) -> bytes:
@@ -179,6 +181,8 @@ def main() -> int:
               f"{k['checkpoints']:.0f} checkpoints): {k['total_eps']:,.0f} entries/s from start, "
               f"{k['steady_eps']:,.0f} entries/s after the first insert; producing took "
               f"{k['produce_s']:.1f} s")  # fmt: skip
+        split = ", ".join(f"{n} {v / len(recs) * 1e6:.1f}" for n, v in k["split"].items())
+        print(f"  sink time per entry, microseconds: {split}")
         at_scale(store, args.rows)
     finally:
         store.close()

@@ -108,7 +108,8 @@ def _ensure_retention(db: _Runner, retention_days: int) -> None:
     m = _TTL_DAYS.search(rows[0][0]) if rows else None
     if m is None or int(m.group(1)) == int(retention_days):
         return
-    db.command(
-        f"ALTER TABLE {db.database}.ledger MODIFY TTL toDateTime(recorded_at) + "
-        f"INTERVAL {int(retention_days)} DAY"
-    )
+    for table in ("ledger", "ledger_ids"):
+        db.command(
+            f"ALTER TABLE {db.database}.{table} MODIFY TTL toDateTime(recorded_at) + "
+            f"INTERVAL {int(retention_days)} DAY"
+        )

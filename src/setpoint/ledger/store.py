@@ -210,21 +210,28 @@ class LedgerStore:
 
     def resolve(self, ident: str) -> list[str]:
         """The incidents ``ident`` names: an incident, action, approval, anomaly or event id, or a
-        unique suffix of one (``8fab97``). Several when a suffix is ambiguous."""
+        unique suffix of one (``8fab97``). Several when a suffix is ambiguous; an event that
+        belongs to no incident names itself."""
         if not _ID_TEXT.match(ident):
             return []
-        for where in ("incident_id = %(id)s OR entity_id = %(id)s OR event_id = %(id)s",
-                      "endsWith(incident_id, %(id)s) OR endsWith(entity_id, %(id)s)"):  # fmt: skip
-            rows = self.query(
-                f"SELECT DISTINCT incident_id, event_id FROM {self.database}.ledger "
-                f"WHERE {where} LIMIT 50",
-                {"id": ident},
-            ).rows
-            # An anomaly is recorded twice: alone by detection, then with its incident.
-            incidents = sorted({r[0] for r in rows if r[0]})
-            if incidents or rows:
-                return incidents or sorted({r[1] for r in rows})
-        return []
+        db, rid = self.database, ident[::-1]
+        for where in ("rid = %(rid)s", "startsWith(rid, %(rid)s)"):
+            found = self.query_rows_p(
+                f"SELECT DISTINCT incident_id FROM {db}.ledger_ids WHERE {where} LIMIT 50",
+                {"rid": rid},
+            )
+            if found:
+                return sorted(r[0] for r in found)
+        # Rows of no incident (detection's own anomalies, control events, checkpoints).
+        alone = self.query_rows_p(
+            f"SELECT event_id FROM {db}.ledger WHERE incident_id = '' AND "
+            "(event_id = %(id)s OR entity_id = %(id)s) LIMIT 50",
+            {"id": ident},
+        )
+        return sorted({r[0] for r in alone})
+
+    def query_rows_p(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self.query(sql, parameters).rows
 
     def story(self, ident: str) -> list[dict[str, Any]]:
         """Every row of the incident ``ident`` names (see ``resolve``), in order; an event that
@@ -233,9 +240,15 @@ class LedgerStore:
         if len(found) != 1:
             return []
         cols = ", ".join([*COLUMNS, "verb", "actor", "ref_id", "onset"])
-        return self.query(
+        rows = self.query(
             f"SELECT {cols} FROM {self.database}.ledger WHERE incident_id = %(id)s "
-            f"OR (incident_id = '' AND event_id = %(id)s) ORDER BY ts, recorded_at, chain, seq",
+            "ORDER BY ts, recorded_at, chain, seq",
+            {"id": found[0]},
+        ).dicts()
+        if rows:
+            return rows
+        return self.query(
+            f"SELECT {cols} FROM {self.database}.ledger WHERE event_id = %(id)s",
             {"id": found[0]},
         ).dicts()
 

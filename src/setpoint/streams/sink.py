@@ -9,6 +9,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -40,6 +43,16 @@ class SinkStats:
     checkpoints: int = 0
     releases: int = 0
     lag_hint: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """Time spent per step: poll, decode, dedup, insert, commit (where a batch's time goes)."""
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] += time.perf_counter() - t
 
 
 @dataclass
@@ -125,15 +138,40 @@ class LedgerSink:
         )
         consumer.subscribe([self._ledger_topic, self._dl_topic])
         self._resume()
+        # One writer thread: batch N is inserted while batch N+1 is polled and decoded (the
+        # engine releases the GIL while it inserts). Only this thread touches the consumer, and
+        # it commits batch N only once the writer reports it stored.
+        job: tuple[Future[bool], _Batch] | None = None
         try:
-            while not self._stop.is_set():
-                batch = self._poll_batch(consumer)
-                if batch:
-                    self._deliver(consumer, batch)
-                self._housekeeping()
+            with ThreadPoolExecutor(1, thread_name_prefix="ledger-writer") as writer:
+                while not self._stop.is_set():
+                    batch = self._poll_batch(consumer)
+                    decoded = self._decode(batch) if batch else None
+                    if job is not None:
+                        self._finish(consumer, *job)
+                        job = None
+                    self._housekeeping()
+                    if decoded is not None:
+                        job = (writer.submit(self._store_batch, decoded), decoded)
+                if job is not None:
+                    self._finish(consumer, *job)
         finally:
             consumer.close()
             self._final_checkpoint()
+
+    def _decode(self, batch: list[Message]) -> _Batch:
+        with self.stats.timed("decode"):
+            return self._chain_batch(batch)
+
+    def _finish(self, consumer: Consumer, stored: Future[bool], b: _Batch) -> None:
+        """Wait for the writer; commit the batch's offsets if (and only if) it was stored."""
+        if not stored.result():
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in b.next_offsets.items()]
+        with self.stats.timed("commit"):
+            consumer.commit(offsets=offsets, asynchronous=False)
+        self.stats.batches += 1
+        self._last_batch = time.monotonic()
 
     def _final_checkpoint(self) -> None:
         """On a clean stop, sign the heads not yet covered (best effort: the store may be down)."""
@@ -176,14 +214,15 @@ class LedgerSink:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            msgs = consumer.consume(min(10000, self.batch_size - len(out)), timeout=left)
+            with self.stats.timed("poll"):
+                msgs = consumer.consume(min(10000, self.batch_size - len(out)), timeout=left)
             out.extend(m for m in msgs if not m.error())
         return out
 
-    def _deliver(self, consumer: Consumer, batch: list[Message]) -> None:
-        b = self._chain_batch(batch)
+    def _store_batch(self, b: _Batch) -> bool:
+        """Chain and insert a decoded batch, retrying while the store is down; ``False`` only
+        when stopped before the batch was stored (then nothing may be committed)."""
         exact: set[str] | None = b.exact
-        offsets = [TopicPartition(t, p, o) for (t, p), o in b.next_offsets.items()]
         backoff = 0.5
         while not self._stop.is_set():
             try:
@@ -193,13 +232,10 @@ class LedgerSink:
                 for chain, records in b.records.items():
                     self._append(self._heads, chain, records, exact)
                 self._checkpoint_due()
-                consumer.commit(offsets=offsets, asynchronous=False)
-                self.stats.batches += 1
-                self._last_batch = time.monotonic()
-                return
+                return True
             except LedgerStoreError as exc:
-                # Nothing is committed: the same batch is retried until the store is back, and
-                # no chain is extended from a head that was not read back from the store.
+                # The same batch is retried until the store is back, and no chain is extended
+                # from a head that was not read back from the store.
                 self.stats.store_errors += 1
                 self._heads = None
                 exact = None  # the failed insert may have landed: check the whole batch
@@ -207,6 +243,7 @@ class LedgerSink:
                 self.store.close()
                 time.sleep(backoff)
                 backoff = min(10.0, backoff * 2)
+        return False
 
     def _append(
         self,
@@ -217,7 +254,8 @@ class LedgerSink:
     ) -> None:
         ids = [r.event_id for r in records]
         check = [i for i in ids if exact is None or i in exact]
-        stored = self.store.existing_ids(check) | {i for i in ids if i in self._recent}
+        with self.stats.timed("dedup"):
+            stored = self.store.existing_ids(check) | {i for i in ids if i in self._recent}
         fresh: list[Record] = []
         for r in records:
             if r.event_id not in stored:
@@ -225,7 +263,8 @@ class LedgerSink:
                 fresh.append(r)
         self.stats.duplicates += len(records) - len(fresh)
         if fresh:
-            heads[chain] = self.store.append(fresh, chain, heads.get(chain))
+            with self.stats.timed("insert"):
+                heads[chain] = self.store.append(fresh, chain, heads.get(chain))
             self.stats.inserted += len(fresh)
             p = self._pending.setdefault(chain, _Pending(0, time.monotonic()))
             p.rows += len(fresh)
