@@ -63,8 +63,14 @@ def test_outcome_follows_the_views_rule() -> None:
 
 def test_timeline_marks_the_moments_and_follows_the_signal() -> None:
     rows = [r for r in rows_of("escalation") if r["stage"] != "detect"]
-    fact = {"incident_id": rows[0]["incident_id"], "service": rows[0]["service"],
-            "outcome": "escalated", "onset_at": rows[0]["onset"], "detected_at": rows[0]["ts"]}  # fmt: skip
+    first = rows[0]
+    fact = {
+        "incident_id": first["incident_id"],
+        "service": first["service"],
+        "outcome": "escalated",
+        "onset_at": first["onset"],
+        "detected_at": first["ts"],
+    }
     tl = build_timeline(fact, rows)
     labels = [m[1] for m in tl.marks]
     assert labels[:3] == ["onset", "detected", "diagnosed"]
