@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -147,6 +147,19 @@ class LedgerStore:
             settings={"max_query_size": 64 * 1024 * 1024},
         )
         return {r[0] for r in res.rows}
+
+    def recent_ids(self, heads: Iterable[ChainHead], rows: int) -> list[str]:
+        """The event ids of the newest ``rows`` rows of each chain (oldest first)."""
+        where = " OR ".join(
+            f"(chain = '{h.chain}' AND seq > {int(h.seq) - int(rows)})"
+            for h in heads
+            if _DB_NAME.match(h.chain)
+        )
+        if not where:
+            return []
+        return [r[0] for r in self.query_rows(
+            f"SELECT event_id FROM {self.database}.ledger WHERE {where} ORDER BY chain, seq"
+        )]  # fmt: skip
 
     def append(self, records: Sequence[Record], chain: str, head: ChainHead | None) -> ChainHead:
         """Chain and insert ``records`` (de-duplicated by the caller); return the new head."""

@@ -58,7 +58,6 @@ class SinkStats:
 @dataclass
 class _Batch:
     records: dict[str, list[Record]]
-    exact: set[str]
     next_offsets: dict[tuple[str, int], int]
 
 
@@ -74,12 +73,13 @@ class LedgerSink:
     """Kafka -> ClickHouse, at-least-once delivery made exactly-once by event-id de-duplication.
 
     Where duplicates come from, and how each is caught: Kafka delivers again what the sink read
-    but had not committed when it crashed or its insert failed; at most the last batch before a
-    commit can have been stored already, so after a (re)start the first ``batch_size`` messages of
-    each partition, and any batch retried after a failure, are checked against the table itself.
-    Everything else is checked against the ids of the last ``RECENT_IDS`` events stored (a
-    producer retry re-sends within seconds). A query per batch against the whole table would
-    cost more than the insert once the ledger holds millions of rows.
+    but had not committed when it crashed; of that, only the last batch inserted before the crash
+    can be stored already, and those are the newest rows of their chains, so on start the sink
+    reads the ids of the newest ``2 * batch_size`` rows of every chain into its memory of recent
+    ids. A batch retried after a failed insert (which may have landed) is checked against the
+    table itself. Everything is checked against the ids of the last ``RECENT_IDS`` events stored,
+    which also catches a producer that re-sends an event. A query per batch against the whole
+    table would cost more than the insert once the ledger holds millions of rows.
 
     Parameters
     ----------
@@ -112,8 +112,6 @@ class LedgerSink:
         self._heads: dict[str, ChainHead] | None = None
         self._pending: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._exact_until: dict[tuple[str, int], int] = {}
-        """Per partition, the offset below which ids are checked against the table."""
         self._last_batch = time.monotonic()
         self._ledger_topic = full_name(settings.topic_prefix, LEDGER)
         self._dl_topic = full_name(settings.topic_prefix, DEADLETTER)
@@ -173,14 +171,24 @@ class LedgerSink:
         self.stats.batches += 1
         self._last_batch = time.monotonic()
 
-    def _final_checkpoint(self) -> None:
-        """On a clean stop, sign the heads not yet covered (best effort: the store may be down)."""
-        try:
-            self._checkpoint_due(force=True)
-        except LedgerStoreError as exc:
-            log.warning("final checkpoint skipped: %s", exc)
+    def _final_checkpoint(self, patience_s: float = 10.0) -> None:
+        """On a clean stop, sign the heads not yet covered, retrying for a while if the store is
+        busy (another process may be reading the embedded engine); then give up, logged."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                if self._heads is None:
+                    self._heads = self.store.heads()
+                self._checkpoint_due(force=True)
+                return
+            except LedgerStoreError as exc:
+                self.store.close()
+                self._heads = None
+                if time.monotonic() > deadline:
+                    log.warning("final checkpoint skipped: %s", exc)
+                    return
+                time.sleep(0.5)
 
-    # -- state -------------------------------------------------------------------------------
     def _resume(self) -> None:
         """Load the chain heads (retrying while the store is down); a chain whose last row is
         not a checkpoint gets one once the interval has passed."""
@@ -198,6 +206,7 @@ class LedgerSink:
                 continue
             now = time.monotonic()
             self._pending = {c: _Pending(1, now) for c, t in last if t != CHECKPOINT_TYPE}
+            self._remember(self.store.recent_ids(self._heads.values(), 2 * self.batch_size))
             return
 
     def _remember(self, event_ids: list[str]) -> None:
@@ -222,7 +231,7 @@ class LedgerSink:
     def _store_batch(self, b: _Batch) -> bool:
         """Chain and insert a decoded batch, retrying while the store is down; ``False`` only
         when stopped before the batch was stored (then nothing may be committed)."""
-        exact: set[str] | None = b.exact
+        check_table = False
         backoff = 0.5
         while not self._stop.is_set():
             try:
@@ -230,7 +239,7 @@ class LedgerSink:
                     # After a failure the heads are read again: the failed insert may have landed.
                     self._heads = self.store.heads()
                 for chain, records in b.records.items():
-                    self._append(self._heads, chain, records, exact)
+                    self._append(self._heads, chain, records, check_table)
                 self._checkpoint_due()
                 return True
             except LedgerStoreError as exc:
@@ -238,7 +247,7 @@ class LedgerSink:
                 # from a head that was not read back from the store.
                 self.stats.store_errors += 1
                 self._heads = None
-                exact = None  # the failed insert may have landed: check the whole batch
+                check_table = True  # the failed insert may have landed: check the whole batch
                 log.warning("ledger insert failed (retrying in %.1fs): %s", backoff, exc)
                 self.store.close()
                 time.sleep(backoff)
@@ -250,12 +259,13 @@ class LedgerSink:
         heads: dict[str, ChainHead],
         chain: str,
         records: list[Record],
-        exact: set[str] | None,
+        check_table: bool,
     ) -> None:
         ids = [r.event_id for r in records]
-        check = [i for i in ids if exact is None or i in exact]
         with self.stats.timed("dedup"):
-            stored = self.store.existing_ids(check) | {i for i in ids if i in self._recent}
+            stored = {i for i in ids if i in self._recent}
+            if check_table:
+                stored |= self.store.existing_ids(ids)
         fresh: list[Record] = []
         for r in records:
             if r.event_id not in stored:
@@ -306,10 +316,8 @@ class LedgerSink:
 
     # -- decoding ----------------------------------------------------------------------------
     def _chain_batch(self, batch: list[Message]) -> _Batch:
-        """One pass over the messages: records per chain, the ids to check against the table
-        (see the class doc), and the offsets to commit."""
-        out = _Batch(defaultdict(list), set(), {})
-        exact_until = self._exact_until
+        """One pass over the messages: records per chain and the offsets to commit."""
+        out = _Batch(defaultdict(list), {})
         for m in batch:
             topic, part, off = m.topic() or "", _int(m.partition()), _int(m.offset())
             is_ledger = topic == self._ledger_topic
@@ -317,8 +325,6 @@ class LedgerSink:
             record = fast if fast is not None else self._to_record(m, is_ledger)
             out.records[f"p{part}" if is_ledger else f"dl{part}"].append(record)
             tp = (topic, part)
-            if off < exact_until.setdefault(tp, off + self.batch_size):
-                out.exact.add(record.event_id)
             if off >= out.next_offsets.get(tp, 0):
                 out.next_offsets[tp] = off + 1
         return out
