@@ -37,6 +37,13 @@ COLUMNS = (
 )
 """The stored columns of a row, in insert order (the derived columns are computed by ClickHouse)."""
 
+_TS = "DateTime64(3, 'UTC')"
+_INSERT_TYPES = ("String", "String", _TS, _TS, "String", "String", "String", "String", "String",
+                 "String", "UInt8", "String", "UInt64", "String", "String")  # fmt: skip
+"""The types the rows are sent as: plain ``String`` for the ``LowCardinality`` columns, which
+ClickHouse converts on insert (building their dictionaries in Python costs a quarter of the
+insert)."""
+
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _ID_TEXT = re.compile(r"^[A-Za-z0-9._:/@-]{1,128}$")
 
@@ -183,7 +190,8 @@ class LedgerStore:
         try:
             with self._lock:
                 self.client.insert(f"{self.database}.ledger", columns,
-                                   column_names=list(COLUMNS), column_oriented=True)  # fmt: skip
+                                   column_names=list(COLUMNS), column_oriented=True,
+                                   column_type_names=list(_INSERT_TYPES))  # fmt: skip
         except Exception as exc:
             msg = f"ledger insert of {len(columns[0])} rows failed: {_first_line(exc)}"
             raise LedgerStoreError(msg, context={"rows": len(columns[0])}) from exc
