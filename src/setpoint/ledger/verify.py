@@ -85,7 +85,7 @@ class ChainCheck:
 
     def summary(self) -> str:
         tail = self.last_seq - self.last_checkpoint_seq
-        signed = "signature checked" if self.verifier else "signatures not checked (no key)"
+        signed = "signatures checked" if self.verifier else "signatures unchecked: no key"
         return (f"chain {self.chain}: {self.rows} rows to seq {self.last_seq}, "
                 f"{self.checkpoints} checkpoint(s) ({signed}), {tail} row(s) after the last "
                 "checkpoint")  # fmt: skip
