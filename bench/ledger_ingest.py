@@ -30,7 +30,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from setpoint.ledger import LedgerStore, Record
+from setpoint.ledger import CheckpointVerifier, LedgerStore, Record, verify_store
 from setpoint.ledger.checkpoint import CheckpointSigner
 from setpoint.ledger.story import render
 from setpoint.ledger.synth import story
@@ -183,6 +183,12 @@ def main() -> int:
               f"{k['produce_s']:.1f} s")  # fmt: skip
         split = ", ".join(f"{n} {v / len(recs) * 1e6:.1f}" for n, v in k["split"].items())
         print(f"  sink time per entry, microseconds: {split}")
+        t = time.perf_counter()
+        report = verify_store(store, CheckpointVerifier(CheckpointSigner(bytes(32)).public_key))
+        secs = time.perf_counter() - t
+        rows = sum(c.rows for c in report.chains)
+        print(f"verify of the {rows:,} chained rows: {rows / secs:,.0f} rows/s, "
+              f"{'clean' if report.ok else report.problems[:3]}")  # fmt: skip
         at_scale(store, args.rows)
     finally:
         store.close()

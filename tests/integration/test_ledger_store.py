@@ -152,6 +152,8 @@ def test_show_tells_the_whole_story_from_a_suffix(ledger: LedgerStore) -> None:
     assert nothing.returncode == 1 and "nothing in the ledger for zzzzzz" in nothing.stdout
     ambiguous = cli(ledger, "ledger", "show", "3")
     assert ambiguous.returncode == 1 and "3 matches 4 incidents" in ambiguous.stdout
+    part = cli(ledger, "ledger", "show", "synth00000000001")  # inside ids, not at their end
+    assert "synth00000000001 matches 10 incidents" in part.stdout
 
 
 def test_outcome_views_count_what_happened(ledger: LedgerStore) -> None:

@@ -231,12 +231,13 @@ class LedgerStore:
 
     def resolve(self, ident: str) -> list[str]:
         """The incidents ``ident`` names: an incident, action, approval, anomaly or event id, or a
-        unique suffix of one (``8fab97``). Several when a suffix is ambiguous; an event that
-        belongs to no incident names itself."""
+        unique suffix of one (``8fab97``, the tag the demo prints), or another unique part of one.
+        Several when it is ambiguous; an event that belongs to no incident names itself."""
         if not _ID_TEXT.match(ident):
             return []
         db, rid = self.database, ident[::-1]
-        for where in ("rid = %(rid)s", "startsWith(rid, %(rid)s)"):
+        # Exact, then a suffix (a primary-key range each), then any part (a scan of the ids).
+        for where in ("rid = %(rid)s", "startsWith(rid, %(rid)s)", "position(rid, %(rid)s) > 0"):
             found = self.query_rows_p(
                 f"SELECT DISTINCT incident_id FROM {db}.ledger_ids WHERE {where} LIMIT 50",
                 {"rid": rid},
