@@ -110,8 +110,8 @@ def table_html(rows: list[dict[str, Any]], first: str) -> str:
     cols = [first, *METRIC_COLUMNS]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c if c != first else 'key')))}</td>"
-                         for c in cols) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c) if c != first else r['key'] or first))}"
+                         "</td>" for c in cols) + "</tr>"
         for r in rows
     )  # fmt: skip
     return f"<table><tr>{head}</tr>{body}</table>"
