@@ -28,9 +28,10 @@ from setpoint.streams.topics import DEADLETTER, LEDGER, full_name
 
 log = logging.getLogger("setpoint.sink")
 
-RECENT_IDS = 1_000_000
-"""Event ids the sink remembers having stored: a producer that sends an event again is caught
-here, without a query, as long as the first copy is among the last million stored."""
+RECENT_IDS = 500_000
+"""Event ids the sink remembers having stored (about 75 MB), besides those it read back on start:
+a producer that sends an event again is caught here, without a query, as long as the first copy
+is among them."""
 
 
 @dataclass
@@ -112,6 +113,7 @@ class LedgerSink:
         self._heads: dict[str, ChainHead] | None = None
         self._pending: dict[str, _Pending] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_cap = RECENT_IDS
         self._last_batch = time.monotonic()
         self._ledger_topic = full_name(settings.topic_prefix, LEDGER)
         self._dl_topic = full_name(settings.topic_prefix, DEADLETTER)
@@ -206,13 +208,15 @@ class LedgerSink:
                 continue
             now = time.monotonic()
             self._pending = {c: _Pending(1, now) for c, t in last if t != CHECKPOINT_TYPE}
-            self._remember(self.store.recent_ids(self._heads.values(), 2 * self.batch_size))
+            newest = self.store.recent_ids(self._heads.values(), 2 * self.batch_size)
+            self._recent_cap = RECENT_IDS + len(newest)  # room for them on top
+            self._remember(newest)
             return
 
     def _remember(self, event_ids: list[str]) -> None:
         for i in event_ids:
             self._recent[i] = None
-        while len(self._recent) > RECENT_IDS:
+        while len(self._recent) > self._recent_cap:
             self._recent.popitem(last=False)
 
     # -- the loop ----------------------------------------------------------------------------
