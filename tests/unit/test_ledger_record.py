@@ -75,3 +75,11 @@ def test_fast_path_accepts_nothing_the_contract_refuses(change: dict[str, object
         accepted = False
     fast = decode_record(raw)
     assert accepted or fast is None
+
+
+def test_bytes_that_are_not_utf8_inside_the_payload_go_to_the_contract() -> None:
+    raw = json.dumps({**GOOD, "payload": {"a": "PLACEHOLDER"}}).encode()
+    raw = raw.replace(b"PLACEHOLDER", b"\xff\xfe")
+    assert decode_record(raw) is None
+    with pytest.raises(InputError):
+        decode(LEDGER, raw)

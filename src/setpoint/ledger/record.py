@@ -121,6 +121,10 @@ def decode_record(raw: bytes) -> Record | None:
     payload = bytes(w.payload)
     if w.ts.tzinfo is None or w.stage not in _STAGES or not payload.startswith(b"{"):
         return None
+    try:
+        text = payload.decode()  # msgspec skips a raw span without checking its encoding
+    except UnicodeDecodeError:
+        return None
     return Record(
         event_id=w.event_id,
         incident_id=w.incident_id,
@@ -130,6 +134,6 @@ def decode_record(raw: bytes) -> Record | None:
         entity_id=w.entity_id,
         service=w.service,
         summary=w.summary,
-        payload=payload.decode(),
+        payload=text,
         schema_version=w.schema_version,
     )
