@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from setpoint.ledger.chain import GENESIS, row_hash
+from setpoint.ledger.chain import GENESIS, canonical_ts, row_hash
 from setpoint.ledger.checkpoint import CHECKPOINT_TYPE, CheckpointVerifier
 
 if TYPE_CHECKING:
@@ -145,8 +145,9 @@ def _anchor(store: LedgerStore, check: ChainCheck, since: datetime) -> list[str]
     """Start ``check`` after the newest checkpoint signed at or before ``since``."""
     rows = store.query(
         f"SELECT seq, payload, event_id FROM {store.database}.ledger WHERE chain = %(c)s "
-        f"AND event_type = '{CHECKPOINT_TYPE}' AND ts <= %(t)s ORDER BY seq DESC LIMIT 1",
-        {"c": check.chain, "t": since},
+        f"AND event_type = '{CHECKPOINT_TYPE}' "
+        "AND ts <= parseDateTime64BestEffort(%(t)s, 3, 'UTC') ORDER BY seq DESC LIMIT 1",
+        {"c": check.chain, "t": canonical_ts(since)},  # to the millisecond
     ).rows
     if not rows:
         return []
