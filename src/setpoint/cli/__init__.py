@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.detect",
     "setpoint.cli.rca",
     "setpoint.cli.ledger_cmd",
+    "setpoint.cli.report_cmd",
     "setpoint.cli.schemas_cmd",
     "setpoint.cli.policy_cmd",
     "setpoint.cli.control_cmd",
