@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from setpoint.ledger.verify import verify_store
 from tests.integration.conftest import wait_for
 
 SCENARIO = Path(__file__).parent / "scenarios" / "cache-e2e.yaml"
@@ -69,4 +70,4 @@ def test_poisoned_cache_is_detected_diagnosed_flushed_verified_and_recorded(  # 
     assert state["cache"] in ("healthy", "cold", "warm"), state
     truth = fleet("/truth")["faults"][0]
     assert not truth["symptomatic"], truth
-    assert sink.store.verify() == []
+    assert verify_store(sink.store, None).problems == []
