@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The broker is left running afterwards (a second demo starts at once); `make kafka-stop` stops it.
 demo: venv
+	deploy/local/kafka.sh start
 	$(BIN)/setpoint demo
 
 lint: venv

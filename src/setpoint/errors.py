@@ -26,7 +26,11 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── SelfApprovalError           security.self_approval  a requester answering itself
     │   └── AuthError                   security.auth       no or a wrong token (HTTP endpoints)
     ├── ActuatorError                   actuator        a backend call failed
-    │   └── PreconditionError           actuator.precondition  the verb's precondition does not hold
+    │   ├── PreconditionError           actuator.precondition  the verb's precondition does not hold
+    │   │   └── UnknownTargetError      actuator.unknown_target  the backend has no such target
+    │   ├── BackendError                actuator.backend       the backend refused or is unreachable
+    │   └── RepeatLimitError            actuator.repeat        the same verb on the same target
+    │                                                          too often (a remediation loop)
     └── InternalError                   internal        a stage raised something unexpected (a bug)
 
 ``InternalError`` is never raised by a stage: the one boundary in ``streams/runtime.py`` wraps
@@ -171,6 +175,18 @@ class ActuatorError(SetpointError):
 
 class PreconditionError(ActuatorError):
     code = "actuator.precondition"
+
+
+class UnknownTargetError(PreconditionError):
+    code = "actuator.unknown_target"
+
+
+class BackendError(ActuatorError):
+    code = "actuator.backend"
+
+
+class RepeatLimitError(ActuatorError):
+    code = "actuator.repeat"
 
 
 class InternalError(SetpointError):

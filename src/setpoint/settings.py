@@ -6,7 +6,7 @@ Core modules never read the environment; edges get a ``Settings`` from the CLI.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     """ClickHouse DSN. Empty means the embedded engine: ``chdb://<data_dir>/ledger``."""
     ledger_database: str = "setpoint"
     ledger_retention_days: Annotated[int, Field(ge=1)] = 400
+    """How long ledger rows are kept (a TTL on when they were recorded); applied on start."""
+    ledger_checkpoint_key: SecretStr | None = None
+    """The Ed25519 key (64 hex digits) the ledger sink signs checkpoints with; falls back to
+    ``ledger_checkpoint_key_path``, then to ``<data_dir>/ledger-checkpoint.key`` (created)."""
+    ledger_checkpoint_key_path: Path | None = None
+    ledger_verify_key: str = ""
+    """The public key (64 hex digits) ``ledger verify`` trusts; empty: derived from the signing
+    key when this machine has it."""
+    ledger_checkpoint_every: Annotated[int, Field(ge=1)] = 10000
+    """A chain is checkpointed after this many new rows..."""
+    ledger_checkpoint_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    """...or once its newest rows are this old, whichever comes first."""
+    ledger_release_idle_s: Annotated[float, Field(ge=0)] = 0.0
+    """Embedded engine only: the sink lets go of the ledger's data path after this many idle
+    seconds, so another process (``setpoint ledger query``) can open it; 0 holds it."""
     clock_speed: Annotated[float, Field(gt=0, le=10000)] = 1.0
     """How much faster than real time the simulated fleet runs."""
     policy_path: Path = _REPO_CONFIG / "policy.yaml"
@@ -47,7 +62,9 @@ class Settings(BaseSettings):
     app_id: str = "setpoint"
     """The Kafka consumer-group id of the stream workers (one per deployment)."""
     fleet_url: str = "http://127.0.0.1:18600"
-    """Where the simulated fleet's control API listens (the sim actuator backend calls it)."""
+    """Where the fleet's control API listens (the actuator's backend calls it)."""
+    backend: Literal["sim", "local"] = "sim"
+    """What the actuator acts on: the simulated fleet, or the local fleet of real processes."""
     escalation_webhook: str = ""
     approvals_token: SecretStr | None = None
     """A shared token for ``setpoint approvals serve``; the request names the approver."""

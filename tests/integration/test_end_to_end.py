@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from setpoint.ledger.verify import verify_store
 from tests.integration.conftest import wait_for
 
 SCENARIO = Path(__file__).parent / "scenarios" / "cache-e2e.yaml"
@@ -62,9 +63,11 @@ def test_poisoned_cache_is_detected_diagnosed_flushed_verified_and_recorded(  # 
     command = json.loads(next(r for r in story if r["event_type"] == "command.issued")["payload"])
     assert (command["verb"], command["target"]) == ("flush_cache", "catalog")
     action = json.loads(next(r for r in story if r["event_type"] == "action.executed")["payload"])
-    assert action["calls"] and action["calls"][0]["request"].startswith("POST " + FLEET_URL)
+    requests = [c["request"] for c in action["calls"]]
+    assert requests[0] == f"GET {FLEET_URL}/state/catalog", "observed before acting"
+    assert any(r.startswith(f"POST {FLEET_URL}/actions") for r in requests), requests
     state = fleet("/state/catalog")
     assert state["cache"] in ("healthy", "cold", "warm"), state
     truth = fleet("/truth")["faults"][0]
     assert not truth["symptomatic"], truth
-    assert sink.store.verify() == []
+    assert verify_store(sink.store, None).problems == []

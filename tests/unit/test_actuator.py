@@ -46,6 +46,10 @@ class RecordingBackend:
         return Outcome(True, "restored")
 
     def observe(self, target: str) -> Outcome:
+        state = {"service": target, "replicas": self.replicas.get(target, 2)}
+        return Outcome(True, "", captured=state)
+
+    def capture(self, verb: str, target: str) -> Outcome:
         return Outcome(True, "", captured={"replicas": self.replicas.get(target, 2)})
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
 
+from setpoint.actuators.apply import apply_command, recover_unfinished, undo_command
 from setpoint.actuators.backend import Backend, Outcome
 from setpoint.actuators.records import ExecutionRecords
+from setpoint.actuators.results import action_result
 from setpoint.clock import EventClock, to_datetime
 from setpoint.errors import (
     ControlStateError,
@@ -34,7 +35,7 @@ from setpoint.schemas import (
     UndoCommand,
     Verb,
 )
-from setpoint.schemas.verbs import Reversibility, spec
+from setpoint.schemas.verbs import spec
 
 
 class Actuator:
@@ -50,15 +51,29 @@ class Actuator:
         Where verbs are applied.
     records
         The durable execution record (idempotency keys, captured state).
+    max_repeats, repeat_window_s
+        The loop bound: a verb runs at most ``max_repeats`` times on one target per window.
+    settle_wait_s
+        How long recovery after a restart waits for a half-applied effect to land.
     """
 
     def __init__(
-        self, envelope: PolicyEnvelope, key: VerifyKey, backend: Backend, records: ExecutionRecords
+        self,
+        envelope: PolicyEnvelope,
+        key: VerifyKey,
+        backend: Backend,
+        records: ExecutionRecords,
+        max_repeats: int = 3,
+        repeat_window_s: float = 3600.0,
+        settle_wait_s: float = 30.0,
     ) -> None:
         self.envelope = envelope
         self.key = key
         self.backend = backend
         self.records = records
+        self.max_repeats = max_repeats
+        self.repeat_window_s = repeat_window_s
+        self.settle_wait_s = settle_wait_s
         self.state = envelope.new_state()
         self.clock = EventClock()
         self._lock = threading.Lock()
@@ -142,23 +157,16 @@ class Actuator:
         return self._apply(cmd, proposal, now, started)
 
     def _apply(self, cmd: AnyCommand, p: Proposal, now: float, started: datetime) -> ActionResult:
-        self.records.begin(
-            cmd.idempotency_key, cmd.command_id, cmd.incident_id, str(cmd.verb), cmd.target
-        )
+        # Once allowed: observe, check the verb's preconditions, capture (all before acting),
+        # write the record with the capture, then act. See ``actuators.apply``.
+        return apply_command(self, cmd, p, now, started)
+
+    def mark_started(self, cmd: AnyCommand, p: Proposal, now: float) -> None:
+        """``cmd`` is about to act: it counts as in flight (caps, blast radius) from now on."""
         with self._lock:
             self.state.started(self.envelope.action(p, cmd.command_id, now))
-        out = self.backend.execute(cmd)
-        late = self._landed_meanwhile(cmd) if out.ok else None
-        if late is not None:
-            return self._roll_back_half_applied(cmd, out, late, started)
-        status = ActionStatus.EXECUTED if out.ok else ActionStatus.FAILED
-        if not out.ok:
-            self.finished(cmd.command_id)
-        res = self._result(cmd, status, "" if out.ok else "backend", out.detail, started, out)
-        self.records.finish(cmd.idempotency_key, str(status), out.captured, res.model_dump_json())
-        return res
 
-    def _landed_meanwhile(self, cmd: AnyCommand) -> str | None:
+    def landed_meanwhile(self, cmd: AnyCommand) -> str | None:
         """A freeze or revocation that covers ``cmd`` and arrived while it was executing."""
         with self._lock:
             frozen = self.state.frozen
@@ -166,18 +174,19 @@ class Actuator:
             return "a freeze"
         return self.revoked(cmd)
 
-    def _roll_back_half_applied(
+    def roll_back_half_applied(
         self, cmd: AnyCommand, out: Outcome, why: str, started: datetime
-    ) -> ActionResult:
-        """A freeze or revocation landed while ``cmd`` was executing: undo it if it can be."""
+    ) -> tuple[ActionResult, str]:
+        """A freeze or revocation landed while ``cmd`` was executing: undo it if it can be.
+
+        ``out`` carries the calls made so far and the state captured before acting. Returns the
+        result and the status to record for ``cmd``.
+        """
         verb = str(cmd.verb)
-        if spec(verb).reversibility != Reversibility.INVERSE:
+        if not spec(verb).reversible:
             text = f"{why} while executing; {verb} has no inverse, so it stands"
             res = self._result(cmd, ActionStatus.EXECUTED, RevokedError.code, text, started, out)
-            self.records.finish(
-                cmd.idempotency_key, "executed", out.captured, res.model_dump_json()
-            )
-            return res
+            return res, str(ActionStatus.EXECUTED)
         back = self.backend.undo(verb, cmd.target, out.captured, cmd.command_id)
         self.finished(cmd.command_id)
         both = Outcome(back.ok, back.detail, [*out.calls, *back.calls], out.captured)
@@ -185,41 +194,15 @@ class Actuator:
         text = f"{why} while executing: rolled back" if back.ok else f"{why}; rollback failed"
         res = self._result(cmd, status, RevokedError.code, f"{text} ({back.detail})", started,
                            both, undoes=cmd.command_id)  # fmt: skip
-        self.records.finish(cmd.idempotency_key, str(status), out.captured, res.model_dump_json())
-        return res
+        return res, str(status)
 
     def _undo(self, cmd: UndoCommand, now: float, started: datetime) -> ActionResult:
-        target = self.records.by_action(cmd.params.action_id)
-        if target is None or target.status != ActionStatus.EXECUTED:
-            why = "unknown action" if target is None else f"action is {target.status}"
-            return self._result(cmd, ActionStatus.FAILED, "undo", why, started)
-        if spec(target.verb).reversibility != Reversibility.INVERSE:
-            why = f"{target.verb} has no inverse ({spec(target.verb).inverse})"
-            return self._result(cmd, ActionStatus.FAILED, "undo", why, started)
-        self.records.begin(
-            cmd.idempotency_key, cmd.command_id, cmd.incident_id, Verb.UNDO, cmd.target
-        )
-        out = self.backend.undo(target.verb, target.target, target.captured, target.action_id)
-        self.finished(target.action_id)
-        status = ActionStatus.UNDONE if out.ok else ActionStatus.FAILED
-        res = self._result(
-            cmd,
-            status,
-            "" if out.ok else "backend",
-            out.detail,
-            started,
-            out,
-            undoes=target.action_id,
-        )
-        self.records.finish(cmd.idempotency_key, str(status), {}, res.model_dump_json())
-        if out.ok:
-            self.records.finish(
-                target.idempotency_key,
-                str(ActionStatus.UNDONE),
-                target.captured,
-                target.result_json,
-            )
-        return res
+        return undo_command(self, cmd, now, started)
+
+    def recover(self) -> list[ActionResult]:
+        """Settle what a previous run of this actuator left ``started`` (it stopped mid-action):
+        resume verification where the effect landed, roll back where it did not."""
+        return recover_unfinished(self)
 
     def unconfirmed(self, cmd: AnyCommand) -> ActionResult:
         """Refuse ``cmd`` because the kill switch's state could not be confirmed (fail closed)."""
@@ -243,22 +226,4 @@ class Actuator:
         out: Outcome | None = None,
         undoes: str | None = None,
     ) -> ActionResult:
-        extra: dict[str, Any] = {}
-        if out is not None:
-            extra = {"calls": out.calls, "captured": out.captured}
-        return ActionResult(
-            action_id=cmd.command_id,
-            command_id=cmd.command_id,
-            incident_id=cmd.incident_id,
-            verb=str(cmd.verb),
-            target=cmd.target,
-            domain=cmd.domain,
-            status=status,
-            reason_code=code,
-            reason=reason[:1000],
-            backend=self.backend.name,
-            started_at=started,
-            finished_at=started,
-            undoes=undoes,
-            **extra,
-        )
+        return action_result(cmd, status, code, reason, started, self.backend.name, out, undoes)

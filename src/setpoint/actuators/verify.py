@@ -1,5 +1,23 @@
 """The verify stage: after an action, did the incident's signals come back to where they were
-before the incident began? Recovered, not recovered, or inconclusive - each is a value."""
+before the incident began? Recovered, not recovered, or inconclusive - each is a value.
+
+What is judged: the action's target and the services of its incident, against each one's median
+over the health summaries before the incident opened, on the verb's success signals (the verb
+catalog), after the verb's settle time and within its window. Two things keep the judgement
+honest:
+
+* **Overlapping incidents.** A service claimed by a *newer* incident whose root is not this
+  action's target (a shared caller like ``frontend`` hurt by a new, unrelated fault) is left out
+  while that incident is open: its trouble says nothing about this action. The target itself is
+  never left out.
+* **A target that goes quiet is not healthy.** A service whose request rate falls below
+  ``quiet_ratio`` of its baseline (an expired certificate: callers fail the handshake and the
+  target sees no traffic, so its own error rate looks perfect), or whose baseline signals are no
+  longer measured, does not count as recovered.
+
+Recovery needs ``streak`` consecutive *new* health summaries of every judged service all within
+tolerance.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +32,7 @@ from setpoint.schemas import (
     ActionResult,
     ActionStatus,
     Incident,
+    IncidentStatus,
     ServiceHealth,
     Verification,
     VerificationOutcome,
@@ -22,6 +41,7 @@ from setpoint.schemas import (
 from setpoint.schemas.verbs import spec
 
 _HISTORY_S = 3600.0
+_RATE = "request_rate"
 _DONE_KEPT = 10_000
 _STATE_MODULES = ("setpoint.actuators", "setpoint.schemas")
 
@@ -34,7 +54,10 @@ class _Pending:
     deadline: float
     services: list[str]
     baseline: dict[str, dict[str, float]]
+    opened_at: float
     good_streak: int = 0
+    last_round: tuple[float, ...] = ()
+    why: str = ""
 
 
 @dataclass
@@ -50,13 +73,32 @@ class Verifier:
     rel_tol, abs_tol
         A signal has recovered when it is at most ``baseline * (1 + rel_tol) + abs_tol``.
     streak
-        Consecutive good health summaries needed to call it recovered.
+        Consecutive new health summaries, all good, needed to call it recovered.
+    quiet_ratio
+        A service whose request rate is below this share of its baseline has gone quiet.
+    min_rate
+        Baseline request rates below this are too low to tell quiet from normal.
+
+    Examples
+    --------
+    >>> v = Verifier()
+    >>> v.pending(), v.streak
+    (0, 3)
     """
 
-    def __init__(self, rel_tol: float = 0.35, abs_tol: float = 0.02, streak: int = 3) -> None:
+    def __init__(
+        self,
+        rel_tol: float = 0.35,
+        abs_tol: float = 0.02,
+        streak: int = 3,
+        quiet_ratio: float = 0.5,
+        min_rate: float = 0.05,
+    ) -> None:
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
         self.streak = streak
+        self.quiet_ratio = quiet_ratio
+        self.min_rate = min_rate
         self._incidents: dict[str, Incident] = {}
         self._health: dict[str, _Health] = {}
         self._pending: dict[str, _Pending] = {}
@@ -92,13 +134,15 @@ class Verifier:
         inc = self._incidents.get(res.incident_id)
         services = sorted({res.target, *(inc.services if inc else [])})
         onset = inc.opened_at.timestamp() if inc else now
+        slis = (*vs.success_slis, _RATE)
         self._pending[res.action_id] = _Pending(
             result=res,
             start=now,
             settle_until=now + vs.settle_s,
             deadline=now + vs.settle_s + vs.window_s,
             services=services,
-            baseline={s: self._baseline(s, onset, vs.success_slis) for s in services},
+            baseline={s: self._baseline(s, onset, slis) for s in services},
+            opened_at=onset,
         )
 
     def _baseline(self, service: str, before: float, slis: tuple[str, ...]) -> dict[str, float]:
@@ -122,30 +166,41 @@ class Verifier:
                     del self._done[next(iter(self._done))]
         return done
 
+    def excluded(self, p: _Pending) -> list[str]:
+        """Services of ``p`` claimed by a newer open incident whose root is elsewhere."""
+        target = p.result.target
+        out: set[str] = set()
+        for inc in self._incidents.values():
+            newer = inc.opened_at.timestamp() > p.opened_at
+            if inc.incident_id == p.result.incident_id or not newer:
+                continue
+            if inc.status == IncidentStatus.RECOVERED:
+                continue
+            root = inc.hypotheses[0].service if inc.hypotheses else None
+            if root != target:
+                out.update(inc.services)
+        out.discard(target)
+        return sorted(out & set(p.services))
+
     def _judge(self, p: _Pending, now: float) -> Verification | None:
         if now < p.settle_until:
             return None
-        latest = {s: self._latest_after(s, p.settle_until) for s in p.services}
-        if all(h is not None for h in latest.values()):
-            good = all(self._good(p.baseline[s], h) for s, h in latest.items() if h is not None)
-            p.good_streak = p.good_streak + 1 if good else 0
+        judged = [s for s in p.services if s not in self.excluded(p)]
+        latest = {s: self._latest_after(s, p.settle_until) for s in judged}
+        fresh = tuple(h.ts.timestamp() for h in latest.values() if h is not None)
+        if len(fresh) == len(latest) and fresh != p.last_round:
+            p.last_round = fresh
+            problems = [w for s, h in latest.items() if h and (w := self._problem(p, s, h))]
+            p.good_streak = 0 if problems else p.good_streak + 1
+            p.why = "; ".join(problems[:4])
         if p.good_streak >= self.streak:
-            return self._verdict(
-                p, VerificationOutcome.RECOVERED, latest, now, "signals back to baseline"
-            )
+            return self._verdict(p, VerificationOutcome.RECOVERED, latest, now, "")
         if now < p.deadline:
             return None
         if any(h is None for h in latest.values()):
-            return self._verdict(
-                p, VerificationOutcome.INCONCLUSIVE, latest, now, "no health data after the action"
-            )
-        return self._verdict(
-            p,
-            VerificationOutcome.NOT_RECOVERED,
-            latest,
-            now,
-            "signals still off baseline at the end of the window",
-        )
+            why = "no health data after the action"
+            return self._verdict(p, VerificationOutcome.INCONCLUSIVE, latest, now, why)
+        return self._verdict(p, VerificationOutcome.NOT_RECOVERED, latest, now, p.why)
 
     def _latest_after(self, service: str, t: float) -> ServiceHealth | None:
         pts = self._health.get(service)
@@ -153,12 +208,20 @@ class Verifier:
             return None
         return pts.points[-1]
 
-    def _good(self, baseline: dict[str, float], h: ServiceHealth) -> bool:
-        for name, base in baseline.items():
+    def _problem(self, p: _Pending, service: str, h: ServiceHealth) -> str:
+        """Why ``service`` is not back to its baseline in ``h`` ("" when it is)."""
+        base = p.baseline.get(service, {})
+        rate, rate_base = h.slis.get(_RATE), base.get(_RATE)
+        watch_rate = rate_base is not None and rate_base >= self.min_rate
+        if watch_rate and (rate is None or rate < self.quiet_ratio * (rate_base or 0.0)):
+            return f"{service} went quiet ({_RATE} {rate} vs {rate_base:.3g})"
+        for name, b in base.items():
             v = h.slis.get(name)
-            if v is not None and v > base * (1 + self.rel_tol) + self.abs_tol * max(1.0, abs(base)):
-                return False
-        return True
+            if v is None:
+                return f"{service}.{name} is no longer measured"
+            if name != _RATE and v > b * (1 + self.rel_tol) + self.abs_tol * max(1.0, abs(b)):
+                return f"{service}.{name} {v:.3g} vs baseline {b:.3g}"
+        return ""
 
     def _verdict(
         self,
@@ -166,7 +229,7 @@ class Verifier:
         outcome: VerificationOutcome,
         latest: dict[str, ServiceHealth | None],
         now: float,
-        detail: str,
+        why: str,
     ) -> Verification:
         observed = {
             f"{s}.{k}": v
@@ -176,6 +239,15 @@ class Verifier:
             if k in p.baseline.get(s, {})
         }
         baseline = {f"{s}.{k}": v for s, b in p.baseline.items() for k, v in b.items()}
+        left_out = self.excluded(p)
+        detail = {
+            VerificationOutcome.RECOVERED: "signals back to baseline",
+            VerificationOutcome.NOT_RECOVERED: "still off baseline at the end of the window",
+            VerificationOutcome.INCONCLUSIVE: "",
+        }[outcome]
+        detail = "; ".join(x for x in (detail, why) if x)
+        if left_out:
+            detail += f" (left out, claimed by a newer incident: {', '.join(left_out)})"
         r = p.result
         return Verification(
             verification_id=new_id("ver"),
@@ -190,7 +262,7 @@ class Verifier:
             window_s=p.deadline - p.start,
             observed=observed,
             baseline=baseline,
-            detail=detail,
+            detail=detail[:1000],
         )
 
     def pending(self) -> int:

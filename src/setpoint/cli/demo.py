@@ -29,11 +29,23 @@ from setpoint.streams.admin import delete_topics, ensure_topics, wait_for_broker
 from setpoint.streams.sink import LedgerSink
 
 APPROVER = "demo-operator"
+_SCENARIOS = {"sim": Path("scenarios/demo.yaml"), "local": Path("scenarios/local/demo.yaml")}
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the whole loop live on a simulated fleet")
-    p.add_argument("--scenario", type=Path, default=Path("scenarios/demo.yaml"))
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=None,
+        help="default: scenarios/demo.yaml (sim), scenarios/local/demo.yaml (local)",
+    )
+    p.add_argument(
+        "--fleet",
+        choices=("sim", "local"),
+        default="sim",
+        help="the simulated fleet, or real local processes (real time: ~17 min)",
+    )
     p.add_argument("--speed", type=float, default=50.0, help="simulated seconds per second")
     p.add_argument(
         "--fast-forward",
@@ -54,6 +66,7 @@ def _demo(args: argparse.Namespace) -> int:
         "SETPOINT_TOPIC_PREFIX": f"demo.{run}.",
         "SETPOINT_APP_ID": f"setpoint-demo-{run}",
         "SETPOINT_DATA_DIR": str(base.data_dir.resolve()),
+        **_fleet_env(args),
     }
     os.environ.update(env)
     settings = Settings()
@@ -69,6 +82,27 @@ def _demo(args: argparse.Namespace) -> int:
         demo.shutdown()
         if not args.keep_topics:
             delete_topics(settings)
+
+
+def _fleet_env(args: argparse.Namespace) -> dict[str, str]:
+    """What the local fleet changes: the backend, where its control API is, its topology."""
+    args.scenario = args.scenario or _SCENARIOS[args.fleet]
+    if args.fleet == "sim":
+        return {}
+    return {"SETPOINT_BACKEND": "local",
+            "SETPOINT_FLEET_URL": os.environ.get("SETPOINT_FLEET_URL", "http://127.0.0.1:18620"),
+            "SETPOINT_TOPOLOGY_PATH": os.environ.get("SETPOINT_TOPOLOGY_PATH",
+                                                     "config/local/topology.yaml")}  # fmt: skip
+
+
+def _fleet_args(args: argparse.Namespace) -> list[str]:
+    if args.fleet == "local":  # real processes run in real time: no speed, no fast-forward
+        return ["localfleet", "run", str(args.scenario)]
+    fleet = ["fleet", "run", str(args.scenario), "--speed", str(args.speed),
+             "--fast-forward", str(args.fast_forward), "--no-create-topics"]  # fmt: skip
+    if args.seed is not None:
+        fleet += ["--seed", str(args.seed)]
+    return fleet
 
 
 class _Demo:
@@ -90,11 +124,7 @@ class _Demo:
         self.timeline.start()
         self._spawn("worker", "worker")
         self._spawn("actuator", "actuator")
-        fleet = ["fleet", "run", str(self.args.scenario), "--speed", str(self.args.speed),
-                 "--fast-forward", str(self.args.fast_forward), "--no-create-topics"]  # fmt: skip
-        if self.args.seed is not None:
-            fleet += ["--seed", str(self.args.seed)]
-        self._spawn("fleet", *fleet)
+        self._spawn("fleet", *_fleet_args(self.args))
         interrupted = self._wait_for_fleet()
         self._settle()
         self._summary()

@@ -55,6 +55,7 @@ from setpoint.schemas.outcomes import (
     ActionStatus,
     BackendCall,
     Escalation,
+    ExecutionEntry,
     Verification,
     VerificationOutcome,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "Event",
     "Evidence",
     "EvidenceKind",
+    "ExecutionEntry",
     "FaultClass",
     "FlushCacheCommand",
     "FlushCacheParams",

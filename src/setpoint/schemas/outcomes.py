@@ -98,3 +98,24 @@ class Escalation(Event):
     reason: ShortText
     tried: Annotated[list[ShortText], Field(max_length=64)] = Field(default_factory=list)
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutionEntry(Event):
+    """One write of an actuator's durable execution record, as journalled on a compacted topic
+    (keyed by idempotency key): whichever actuator a command's partition moves to knows whether
+    it already ran, and what was captured before it did."""
+
+    kind: Literal["execution"] = "execution"
+    idempotency_key: Id
+    action_id: Id
+    incident_id: Id
+    verb: Annotated[str, Field(max_length=64)]
+    target: ServiceName
+    status: Annotated[str, Field(max_length=32)]
+    captured: dict[str, Any] = Field(default_factory=dict)
+    expected: dict[str, Any] = Field(default_factory=dict)
+    command_json: Annotated[str, Field(max_length=65536)] = ""
+    owner: Annotated[str, Field(max_length=128)] = ""
+    started_at: FiniteFloat = 0.0
+    finished_at: FiniteFloat = 0.0
+    rev: Annotated[int, Field(ge=0)] = 0

@@ -52,6 +52,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         if spec.max_message_bytes is not None:
             config["max.message.bytes"] = str(spec.max_message_bytes)
         wanted.append(NewTopic(name, spec.partitions or settings.partitions, 1, config=config))
+    if not wanted:  # the client refuses an empty request
+        return []
     created = []
     for name, fut in client.create_topics(wanted, operation_timeout=timeout_s).items():
         try:

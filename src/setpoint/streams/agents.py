@@ -5,10 +5,13 @@ lives in the stage packages; nothing here decides anything."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from setpoint.actuators import Actuator, Verifier
+from setpoint.actuators import Actuator, ExecutionRecords, Verifier
+from setpoint.actuators.webhook import EscalationWebhook, deliver
 from setpoint.causal import Diagnoser
 from setpoint.detectors import DetectionStage
 from setpoint.ledger import events as le
@@ -212,11 +215,13 @@ def add_verify(rt: Runtime, verifier: Verifier, keeper: Keeper) -> None:
             await finish(rt, keeper)
 
 
-def add_execute(rt: Runtime, actuator: Actuator, control: BroadcastReader) -> None:
+def add_execute(
+    rt: Runtime, actuator: Actuator, control: BroadcastReader, recovered: threading.Event
+) -> None:
     @rt.app.agent(rt.topic(COMMANDS, VERIFICATIONS), name="execute")
     async def execute(stream: Any) -> None:
         async for event in stream.events():
-            while not control.ready.is_set():
+            while not (control.ready.is_set() and recovered.is_set()):
                 await asyncio.sleep(0.05)
             got = await rt.accept(event)
             if got is None:
@@ -233,3 +238,33 @@ def add_execute(rt: Runtime, actuator: Actuator, control: BroadcastReader) -> No
             await rt.record([le.action(result)])
             if result.status == ActionStatus.REJECTED:
                 rt.count("rejected")
+
+
+def add_recovery(rt: Runtime, actuator: Actuator, ready: Any) -> threading.Event:
+    """Once the context is read, settle what a previous run left half done (results sent);
+    the returned event is set when it is, and gates execution."""
+    gate = threading.Event()
+
+    @rt.app.task
+    async def recover() -> None:
+        while not ready.is_set():
+            await asyncio.sleep(0.05)
+        for result in await asyncio.to_thread(actuator.recover):
+            await rt.send(RESULTS, result.domain, result)
+            await rt.record([le.action(result)])
+            rt.count("recovered")
+        gate.set()
+
+    return gate
+
+
+def add_escalate(rt: Runtime, records: ExecutionRecords, hook: EscalationWebhook) -> None:
+    @rt.app.agent(rt.topic(ESCALATIONS), name="escalate")
+    async def escalate(stream: Any) -> None:
+        async for event in stream.events():
+            got = await rt.accept(event)
+            if got is None:
+                continue
+            result = await asyncio.to_thread(deliver, records, hook, got[1], time.time())
+            if result is not None:
+                await rt.record([le.action(result)])

@@ -12,7 +12,9 @@ from typing import Any, cast
 
 import faust
 
-from setpoint.actuators import Actuator, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators import Actuator, Backend, ExecutionRecords, SimFleetBackend, Verifier
+from setpoint.actuators.local_backend import LocalProcessBackend
+from setpoint.actuators.webhook import EscalationWebhook
 from setpoint.causal import Diagnoser
 from setpoint.detectors import DetectionConfig, DetectionStage
 from setpoint.errors import ConfigError, InputError
@@ -22,6 +24,7 @@ from setpoint.streams import agents, status
 from setpoint.streams.broadcast import BroadcastReader
 from setpoint.streams.codec import dead_letter
 from setpoint.streams.handover import Held, Keeper
+from setpoint.streams.journal import KafkaJournal
 from setpoint.streams.loading import (
     inventory,
     load_policy,
@@ -167,18 +170,30 @@ def _rebalance(app: faust.App, rt: Runtime, keepers: dict[str, Keeper]) -> None:
     app.on_before_shutdown.connect(cast(Any, stopping))
 
 
+def backend(settings: Settings) -> Backend:
+    """The backend the actuator acts through (``SETPOINT_BACKEND``)."""
+    if settings.backend == "local":
+        return LocalProcessBackend(settings.fleet_url)
+    return SimFleetBackend(settings.fleet_url)
+
+
 def actuator_app(settings: Settings) -> tuple[faust.App, Runtime]:
     topology = load_topology(settings)
     envelope = PolicyEnvelope(load_policy(settings), inventory(topology))
-    records = ExecutionRecords(settings.data_dir / f"actuator-{settings.worker_id or 'a'}.sqlite")
-    backend = SimFleetBackend(settings.fleet_url)
-    actuator = Actuator(envelope, verify_key(settings), backend, records)
+    owner = settings.worker_id or "a"
+    # One record per deployment (app id) and actuator: a demo run does not inherit another's.
+    path = settings.data_dir / f"actuator-{settings.app_id}-{owner}.sqlite"
+    records = ExecutionRecords(path, owner, KafkaJournal(settings))
+    actuator = Actuator(envelope, verify_key(settings), backend(settings), records)
     app = build_app(settings, f"{settings.app_id}-actuator")
     rt = Runtime(app, settings)
     reader = _broadcast(
         app, rt, settings, [CONTROL], lambda _s, v: actuator.on_control(v), None, set()
     )
-    agents.add_execute(rt, actuator, reader)
+    # Nothing executes before what a previous run left half done is settled.
+    agents.add_execute(rt, actuator, reader, agents.add_recovery(rt, actuator, reader.ready))
+    if settings.escalation_webhook:
+        agents.add_escalate(rt, records, EscalationWebhook(settings.escalation_webhook))
     return app, rt
 
 

@@ -72,6 +72,15 @@ COMMANDS = TopicSpec("commands", s.Command, "domain", "decide", "execute (the ac
 RESULTS = TopicSpec("action-results", s.ActionResult, "domain", "execute", "verify, decide")
 VERIFICATIONS = TopicSpec("verifications", s.Verification, "domain", "verify", "decide")
 ESCALATIONS = TopicSpec("escalations", s.Escalation, "domain", "decide, verify", "humans, webhook")
+EXECUTIONS = TopicSpec(
+    "actuator.executions",
+    s.ExecutionEntry,
+    "idempotency_key",
+    "execute (before and after acting)",
+    "execute (every actuator: what already ran, wherever a partition moves)",
+    partitions=1,
+    compacted=True,
+)
 STATE_DETECT = TopicSpec(
     "state.detect",
     bytes,
@@ -113,6 +122,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ESCALATIONS,
     STATE_DETECT,
     STATE_DOMAINS,
+    EXECUTIONS,
     LEDGER,
     DEADLETTER,
 )

@@ -1,52 +1,60 @@
-"""The simulated fleet as an actuator backend, in process: the same verbs the HTTP backend sends,
-applied directly to a :class:`~setpoint.sim.fleet.Fleet` at the loop's event time."""
+"""The simulated fleet as an actuator backend, in process: the HTTP backend of the simulated
+fleet with its transport replaced by direct calls to a :class:`~setpoint.sim.fleet.Fleet` at the
+loop's event time (same requests, same answers, same mapping; no socket)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
-from setpoint.actuators import Outcome
-from setpoint.clock import to_datetime
-from setpoint.schemas import AnyCommand, BackendCall
-from setpoint.sim.actions import ApplyResult
+from setpoint.actuators import CallRecorder, SimFleetBackend
 from setpoint.sim.fleet import Fleet
 
 
-class InProcessFleetBackend:
-    """Applies commands to ``fleet`` at ``clock()`` (simulated seconds)."""
+class InProcessFleetBackend(SimFleetBackend):
+    """Applies commands to ``fleet`` at ``clock()`` (simulated seconds).
+
+    Examples
+    --------
+    >>> from setpoint.sim.scenario import load_scenario
+    >>> fleet = load_scenario("scenarios/quiet.yaml").build(1)
+    >>> b = InProcessFleetBackend(fleet, lambda: fleet.start)
+    >>> b.observe("db").captured["replicas"]
+    4
+    """
 
     name = "sim-inprocess"
 
     def __init__(self, fleet: Fleet, clock: Callable[[], float]) -> None:
+        super().__init__("inprocess://fleet")
         self.fleet = fleet
         self.clock = clock
 
-    def execute(self, cmd: AnyCommand) -> Outcome:
-        params = cmd.params.model_dump(mode="json")
-        t = self.clock()
-        res = self.fleet.apply(str(cmd.verb), cmd.target, params, t)
-        return self._outcome(
-            "execute", {"verb": str(cmd.verb), "target": cmd.target, "params": params}, res, t
+    def _call(
+        self, rec: CallRecorder, op: str, method: str, path: str, body: dict[str, Any] | None
+    ) -> tuple[int, dict[str, Any]]:
+        started = time.time()
+        status, data = self._answer(method, path, body or {})
+        request = f"{method} {self.url}{path}" + (
+            f" {json.dumps(body, sort_keys=True)}" if body else ""
         )
+        rec.record(op, request, f"{status} {json.dumps(data, sort_keys=True, default=str)}",
+                   status == 200, started)  # fmt: skip
+        return status, data
 
-    def undo(self, verb: str, target: str, captured: dict[str, Any], action_id: str) -> Outcome:
+    def _answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         t = self.clock()
-        res = self.fleet.undo(verb, target, captured, t)
-        return self._outcome("undo", {"verb": verb, "target": target, "captured": captured}, res, t)
-
-    def observe(self, target: str) -> Outcome:
-        state = self.fleet.state(target)
-        return Outcome(True, str(state.get("detail", "")), [], dict(state))
-
-    def _outcome(self, op: str, request: dict[str, Any], res: ApplyResult, t: float) -> Outcome:
-        call = BackendCall(
-            backend=self.name,
-            operation=op,
-            request=json.dumps(request, sort_keys=True),
-            response=res.model_dump_json(),
-            ok=res.ok,
-            ts=to_datetime(t),
-        )
-        return Outcome(res.ok, res.detail, [call], dict(res.captured))
+        if method == "GET" and path.startswith("/state/"):
+            name = path.removeprefix("/state/")
+            if name not in self.fleet.spec.services:
+                return 404, {"detail": f"unknown service {name!r}"}
+            return 200, self.fleet.state(name)
+        if method == "POST" and path == "/actions":
+            res = self.fleet.apply(body["verb"], body["target"], body.get("params", {}), t)
+        elif method == "POST" and path == "/undo":
+            res = self.fleet.undo(body["verb"], body["target"], body.get("captured", {}), t)
+        else:
+            return 404, {"detail": f"no route {method} {path}"}
+        return 200, {**res.model_dump(mode="json"), "sim_time": t, "action_id": body["action_id"]}

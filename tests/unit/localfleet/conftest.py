@@ -1,0 +1,3 @@
+from tests.unit.localfleet.fakes import fake_fleet
+
+__all__ = ["fake_fleet"]
