@@ -11,6 +11,7 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     ├── InputError                      input           bad input; never crashes a worker
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
+    │   ├── ClockSkewError              input.clock_skew  an event time implausibly far from now
     │   ├── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
     │   └── ApprovalClosedError         input.approval_closed  already answered, or expired
     ├── InfraError                      infra           a service we depend on misbehaved
@@ -24,12 +25,16 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── ControlStateError           security.control_state  kill switch state unconfirmed
     │   ├── SelfApprovalError           security.self_approval  a requester answering itself
     │   └── AuthError                   security.auth       no or a wrong token (HTTP endpoints)
-    └── ActuatorError                   actuator        a backend call failed
-        ├── PreconditionError           actuator.precondition  the verb's precondition does not hold
-        │   └── UnknownTargetError      actuator.unknown_target  the backend has no such target
-        ├── BackendError                actuator.backend       the backend refused or is unreachable
-        └── RepeatLimitError            actuator.repeat        the same verb on the same target
-                                                               too often (a remediation loop)
+    ├── ActuatorError                   actuator        a backend call failed
+    │   ├── PreconditionError           actuator.precondition  the verb's precondition does not hold
+    │   │   └── UnknownTargetError      actuator.unknown_target  the backend has no such target
+    │   ├── BackendError                actuator.backend       the backend refused or is unreachable
+    │   └── RepeatLimitError            actuator.repeat        the same verb on the same target
+    │                                                          too often (a remediation loop)
+    └── InternalError                   internal        a stage raised something unexpected (a bug)
+
+``InternalError`` is never raised by a stage: the one boundary in ``streams/runtime.py`` wraps
+what a stage raised by surprise in it, dead-letters the input that caused it, and carries on.
 
 Policy refusals, failed verifications and rollbacks are *outcomes* (values in the schemas), not
 errors.
@@ -108,6 +113,10 @@ class SchemaError(InputError):
     code = "input.schema"
 
 
+class ClockSkewError(InputError):
+    code = "input.clock_skew"
+
+
 class CaseFormatError(InputError):
     code = "input.case"
 
@@ -178,6 +187,10 @@ class BackendError(ActuatorError):
 
 class RepeatLimitError(ActuatorError):
     code = "actuator.repeat"
+
+
+class InternalError(SetpointError):
+    code = "internal"
 
 
 def all_error_classes() -> list[type[SetpointError]]:

@@ -71,6 +71,28 @@ class Settings(BaseSettings):
     approvals_tokens_path: Path | None = None
     """A file of ``NAME TOKEN`` lines: each approver's own token (the identity comes from it)."""
     log_level: str = "warn"
+    agents: str = "detect,diagnose,decide,verify"
+    """The stages ``setpoint worker`` runs (comma-separated; e.g. ``detect`` alone for a
+    detection-only tier, or for the throughput benchmark)."""
+    checkpoint_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    """How often the detect stage checkpoints its per-service state (and so how much telemetry a
+    worker that dies unannounced leaves to be replayed). Incident stages checkpoint every second
+    and before every output."""
+    checkpoint_max_pending: Annotated[int, Field(ge=1)] = 100_000
+    """A checkpoint is also taken once this many input messages wait for one (bounds memory)."""
+    clock_max_step_s: Annotated[float, Field(ge=0)] = 900.0
+    """One event more than this far ahead of a stage's event time does not move it unless a
+    second source agrees (a skewed producer cannot drag the stages into its future); 0: off."""
+    max_future_s: Annotated[float, Field(ge=0)] = 7 * 86400.0
+    """Input whose event time is further ahead of this worker's wall clock is dead-lettered
+    (``input.clock_skew``); simulations that run ahead of real time stay well inside. 0: off."""
+    max_past_s: Annotated[float, Field(ge=0)] = 30 * 86400.0
+    """Input whose event time is further behind the wall clock is dead-lettered; 0: off."""
+    session_timeout_s: Annotated[float, Field(ge=6, le=300)] = 10.0
+    """How long the group waits for a silent worker before its partitions move (a worker killed
+    unannounced is taken over after this long)."""
+    status_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    """How often a worker writes its status file (``data_dir/status/<worker>.json``)."""
 
     def resolved_ledger_dsn(self) -> str:
         """The ledger DSN to use: the setting, or the embedded engine under ``data_dir``."""
@@ -80,6 +102,9 @@ class Settings(BaseSettings):
 
     def kafka_bootstrap(self) -> str:
         return self.broker.removeprefix("kafka://")
+
+    def agent_names(self) -> list[str]:
+        return [a.strip() for a in self.agents.split(",") if a.strip()]
 
     def faust_broker(self) -> str:
         return ";".join(f"kafka://{h}" for h in self.kafka_bootstrap().split(","))

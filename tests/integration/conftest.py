@@ -5,6 +5,7 @@ SETPOINT_REQUIRE_INFRA=1 (``make test`` and CI set it)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -193,3 +194,13 @@ def wait_for(cond: Callable[[], Any], timeout_s: float, what: str, every_s: floa
             return got
         time.sleep(every_s)
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def worker_status(env: dict[str, str], worker: str) -> dict[str, Any]:
+    """The status file ``setpoint worker`` writes every second (empty before the first)."""
+    path = Path(env["SETPOINT_DATA_DIR"]) / "status" / f"{worker}.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data

@@ -22,9 +22,12 @@ tolerance.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from setpoint import snapshot
 from setpoint.clock import to_datetime
+from setpoint.errors import DecodeError
 from setpoint.schemas import (
     ActionResult,
     ActionStatus,
@@ -39,6 +42,8 @@ from setpoint.schemas.verbs import spec
 
 _HISTORY_S = 3600.0
 _RATE = "request_rate"
+_DONE_KEPT = 10_000
+_STATE_MODULES = ("setpoint.actuators", "setpoint.schemas")
 
 
 @dataclass
@@ -97,6 +102,9 @@ class Verifier:
         self._incidents: dict[str, Incident] = {}
         self._health: dict[str, _Health] = {}
         self._pending: dict[str, _Pending] = {}
+        self._done: dict[str, str] = {}
+        """action id -> domain of the last actions judged (a result delivered again is not
+        verified twice)."""
 
     def handle(self, value: object, now: float) -> None:
         """Dispatch any input of the verify stage to its handler."""
@@ -119,6 +127,8 @@ class Verifier:
 
     def on_result(self, res: ActionResult, now: float) -> None:
         if res.status != ActionStatus.EXECUTED or res.action_id in self._pending:
+            return
+        if res.action_id in self._done:
             return
         vs = spec(res.verb)
         inc = self._incidents.get(res.incident_id)
@@ -151,6 +161,9 @@ class Verifier:
             if v is not None:
                 done.append(v)
                 del self._pending[action_id]
+                self._done[action_id] = p.result.domain
+                while len(self._done) > _DONE_KEPT:
+                    del self._done[next(iter(self._done))]
         return done
 
     def excluded(self, p: _Pending) -> list[str]:
@@ -254,3 +267,55 @@ class Verifier:
 
     def pending(self) -> int:
         return len(self._pending)
+
+    # -- hand-over (a domain's partition moves to another worker) -----------------------------
+    def domains(self) -> list[str]:
+        """The failure domains this stage holds incidents, health or pending actions for."""
+        held = {i.domain for i in self._incidents.values()}
+        held |= {h.points[-1].domain for h in self._health.values() if h.points}
+        return sorted(held | {p.result.domain for p in self._pending.values()})
+
+    def snapshot(self, domain: str) -> bytes:
+        """``domain``'s incidents, health history, pending verifications and recent verdicts."""
+        state = (
+            domain,
+            {i: inc for i, inc in self._incidents.items() if inc.domain == domain},
+            {s: h for s, h in self._health.items() if h.points and h.points[-1].domain == domain},
+            {a: p for a, p in self._pending.items() if p.result.domain == domain},
+            {a: d for a, d in self._done.items() if d == domain},
+        )
+        return snapshot.dump(state)
+
+    def restore(self, data: bytes) -> str:
+        """Take over a domain from a :meth:`snapshot`; ``DecodeError`` for anything else.
+
+        Examples
+        --------
+        >>> from setpoint.clock import to_datetime
+        >>> a, b = Verifier(), Verifier()
+        >>> a.on_health(ServiceHealth(service="api", domain="shop", ts=to_datetime(5),
+        ...                           anomalous=False, slis={"error_rate": 0.01}))
+        >>> b.restore(a.snapshot("shop")), b.domains()
+        ('shop', ['shop'])
+        """
+        state = snapshot.load(data, _STATE_MODULES)
+        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[0], str)):
+            msg = "verify snapshot has an unexpected shape"
+            raise DecodeError(msg)
+        domain, incidents, health, pending, done = state
+        self.drop([domain])
+        self._incidents.update(incidents)
+        self._health.update(health)
+        self._pending.update(pending)
+        self._done.update(done)
+        return str(domain)
+
+    def drop(self, domains: Iterable[str]) -> None:
+        """Forget ``domains`` (their partition moved to another worker)."""
+        gone = set(domains)
+        self._incidents = {i: x for i, x in self._incidents.items() if x.domain not in gone}
+        self._health = {
+            s: h for s, h in self._health.items() if not h.points or h.points[-1].domain not in gone
+        }
+        self._pending = {a: p for a, p in self._pending.items() if p.result.domain not in gone}
+        self._done = {a: d for a, d in self._done.items() if d not in gone}

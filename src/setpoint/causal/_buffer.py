@@ -66,6 +66,19 @@ class Buffer:
         self._n = 0
         self.baselines: dict[tuple[float, float, int], Baseline] = {}
 
+    def __getstate__(self) -> tuple[int, np.ndarray, np.ndarray]:
+        # Only what ``arrays`` shows: a hand-over snapshot carries no spare capacity and no
+        # cached baselines (the next diagnosis recomputes them).
+        times, values = self.arrays()
+        return self.capacity, times.copy(), values.copy()
+
+    def __setstate__(self, state: tuple[int, np.ndarray, np.ndarray]) -> None:
+        capacity, times, values = state
+        self.__init__(capacity)  # type: ignore[misc]
+        n = len(times)
+        self._t[:n], self._v[:n] = times, values
+        self._n = n
+
     def keep(self, key: tuple[float, float, int], base: Baseline) -> None:
         """Keep a baseline for reuse (the two most recent: an incident's onset and the start
         of its change-point search)."""

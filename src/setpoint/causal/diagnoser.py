@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import networkx as nx
 
+from setpoint import snapshot
 from setpoint.causal.config import DiagnosisConfig
 from setpoint.causal.evidence import ChangeLog, LogBook, change_time, collect
 from setpoint.causal.graph import DependencyGraph
@@ -21,6 +22,7 @@ from setpoint.causal.metrics import SYMPTOM_KINDS, MetricKind, classify
 from setpoint.causal.ranking import NodeScore, rank
 from setpoint.causal.series import SeriesStore
 from setpoint.clock import to_datetime
+from setpoint.errors import DecodeError
 from setpoint.schemas import (
     Anomaly,
     ChangeEvent,
@@ -33,6 +35,8 @@ from setpoint.schemas import (
 )
 
 __all__ = ["Diagnoser"]
+
+_STATE_MODULES = ("setpoint.causal", "setpoint.schemas")
 
 _MAX_SCOPE = 5000
 _ONSET_KINDS = {*SYMPTOM_KINDS, MetricKind.CPU, MetricKind.MEMORY}
@@ -88,12 +92,15 @@ class Diagnoser:
         self._changes = ChangeLog()
         self._incidents: dict[str, IncidentState] = {}
         self._by_anomaly: dict[str, str] = {}
+        self._domain_of: dict[str, str] = {}
+        """service -> the failure domain its health and anomalies were keyed by."""
         self._now = 0.0
 
     # -- input -----------------------------------------------------------------------------
     def on_health(self, health: ServiceHealth) -> None:
         """A detect stage health summary: the values of every series of one service."""
         self.store.on_health(health)
+        self._domain_of[health.service] = health.domain
         self._news(health.service, health.ts.timestamp())
 
     def on_span(self, span: TraceSpan) -> None:
@@ -123,6 +130,7 @@ class Diagnoser:
         ``now`` is the stage's event-time clock, if it runs ahead of the anomaly's own time.
         """
         self.store.on_anomaly(anomaly)
+        self._domain_of[anomaly.service] = anomaly.domain
         self._now = max(self._now, anomaly.ts.timestamp(), now or 0.0)
         iid = self._by_anomaly.get(anomaly.anomaly_id)
         if anomaly.status == "resolved":
@@ -187,6 +195,65 @@ class Diagnoser:
     def ranking(self, incident_id: str) -> list[NodeScore]:
         """The full ranking behind an incident's latest revision, best first."""
         return list(self._incidents[incident_id].ranking)
+
+    # -- hand-over (a domain's partition moves to another worker) ---------------------------
+    def domains(self) -> list[str]:
+        """The failure domains this stage holds state for."""
+        return sorted(
+            {st.domain for st in self._incidents.values()} | set(self._domain_of.values())
+        )
+
+    def snapshot(self, domain: str) -> bytes:
+        """Everything this stage knows that belongs to ``domain``: its incidents and the recent
+        values of its services (the graph, logs and changes are every worker's: not included).
+
+        Examples
+        --------
+        >>> from setpoint.clock import to_datetime
+        >>> a, b = Diagnoser(), Diagnoser()
+        >>> a.on_health(ServiceHealth(service="api", domain="shop", ts=to_datetime(5),
+        ...                           anomalous=False, slis={"latency_ms": 100.0}))
+        >>> b.restore(a.snapshot("shop")), b.store.names("api")
+        ('shop', ['latency_ms'])
+        """
+        incidents = {i: st for i, st in self._incidents.items() if st.domain == domain}
+        services = sorted(s for s, d in self._domain_of.items() if d == domain)
+        state = (
+            domain,
+            incidents,
+            {a: i for a, i in self._by_anomaly.items() if i in incidents},
+            services,
+            self.store.take(services),
+            self._now,
+        )
+        return snapshot.dump(state)
+
+    def restore(self, data: bytes) -> str:
+        """Take over a domain from a :meth:`snapshot` (replacing what this stage had of it);
+        ``DecodeError`` for bytes that are not one."""
+        state = snapshot.load(data, _STATE_MODULES)
+        if not (isinstance(state, tuple) and len(state) == 6 and isinstance(state[0], str)):
+            msg = "diagnosis snapshot has an unexpected shape"
+            raise DecodeError(msg)
+        domain, incidents, by_anomaly, services, series, now = state
+        self.drop([domain])
+        self._incidents.update(incidents)
+        self._by_anomaly.update(by_anomaly)
+        self._domain_of.update(dict.fromkeys(services, domain))
+        self.store.put(series)
+        self._now = max(self._now, float(now))
+        return str(domain)
+
+    def drop(self, domains: Iterable[str]) -> None:
+        """Forget ``domains`` (their partition moved to another worker)."""
+        gone = set(domains)
+        for iid in [i for i, st in self._incidents.items() if st.domain in gone]:
+            del self._incidents[iid]
+        self._by_anomaly = {a: i for a, i in self._by_anomaly.items() if i in self._incidents}
+        services = [s for s, d in self._domain_of.items() if d in gone]
+        self.store.drop(services)
+        for s in services:
+            del self._domain_of[s]
 
     # -- internals -------------------------------------------------------------------------
     def _open(self) -> list[IncidentState]:

@@ -164,6 +164,32 @@ class SeriesStore:
             if not by_name:
                 del self._series[svc]
 
+    def take(
+        self, services: Iterable[str]
+    ) -> dict[str, tuple[dict[str, Buffer], dict[str, AnomalousSignal]]]:
+        """The values and judged signals of ``services`` (to hand them to another worker)."""
+        return {
+            s: (self._series.get(s, {}), self._judged.get(s, {}))
+            for s in services
+            if s in self._series or s in self._judged
+        }
+
+    def put(self, parts: dict[str, tuple[dict[str, Buffer], dict[str, AnomalousSignal]]]) -> None:
+        """Take over what :meth:`take` gave (replacing what this store had of those services)."""
+        for svc, (series, judged) in parts.items():
+            self._series.pop(svc, None)
+            self._judged.pop(svc, None)
+            if series:
+                self._series[svc] = series
+            if judged:
+                self._judged[svc] = judged
+
+    def drop(self, services: Iterable[str]) -> None:
+        """Forget ``services`` (their partition moved to another worker)."""
+        for svc in services:
+            self._series.pop(svc, None)
+            self._judged.pop(svc, None)
+
     def drop_baselines(self) -> None:
         """Forget the baseline statistics kept between revisions (the next diagnosis of each
         incident recomputes them)."""

@@ -93,11 +93,8 @@ class DetectionStage:
             self.observe(value.service, value.name, value.value, t, value.instance)
             return t
         if isinstance(value, MetricBatch):
-            t = 0.0
-            for p in value.points:
-                t = max(t, p.ts.timestamp())
-                self.observe(value.service, p.name, p.value, p.ts.timestamp(), p.instance)
-            return t
+            points = ((p.name, p.value, p.ts.timestamp(), p.instance) for p in value.points)
+            return self.observe_points(value.service, points)
         if isinstance(value, LogEvent):
             self.on_log(value)
             return value.ts.timestamp()
@@ -123,6 +120,38 @@ class DetectionStage:
         if t > self._now:
             self._now = t
         m.observe(value, t)
+
+    def observe_points(
+        self, service: str, points: Iterable[tuple[str, float, float, str]]
+    ) -> float:
+        """Many ``(name, value, t, instance)`` samples of one service (a metric batch in its lean
+        form: what ``ingest`` does with a ``MetricBatch``, without building a model per point);
+        return the latest time among them (0 when none is later).
+
+        Examples
+        --------
+        >>> stage = DetectionStage()
+        >>> stage.observe_points("api", [("cpu", 0.5, 10.0, ""), ("cpu", 0.6, 20.0, "i-1")])
+        20.0
+        >>> stage.series_count()
+        2
+        """
+        series = self._series.get(service)
+        if series is None:
+            series = self._series[service] = {}
+        new = self.config.new_monitor
+        latest = 0.0
+        for name, value, t, instance in points:
+            key = f"{name}@{instance}" if instance else name
+            m = series.get(key)
+            if m is None:
+                m = series[key] = new()
+            m.observe(value, t)
+            if t > latest:
+                latest = t
+        if latest > self._now:
+            self._now = latest
+        return latest
 
     def on_change(self, change: ChangeEvent) -> None:
         """A deploy, config change, maintenance...: opens a suppression lease for its service."""
@@ -321,6 +350,10 @@ class DetectionStage:
     # -- state -----------------------------------------------------------------------------
     def series_count(self) -> int:
         return sum(len(by_name) for by_name in self._series.values())
+
+    def seen(self, service: str) -> dict[str, int]:
+        """How many values each series of ``service`` has seen (``name`` or ``name@instance``)."""
+        return {key: m.n for key, m in self._series.get(service, {}).items()}
 
     def services(self) -> list[str]:
         """The services this stage holds state for."""

@@ -5,11 +5,13 @@ and the trust each agent earns or loses along the way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Iterable
 
+from setpoint import snapshot
 from setpoint.clock import to_datetime
+from setpoint.errors import DecodeError
 from setpoint.policy.approvals import timed_out
+from setpoint.policy.cases import Case, Decided, Outputs, Phase
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.issue import new_command, undo_command
 from setpoint.policy.learning import Learner
@@ -36,56 +38,10 @@ from setpoint.schemas import (
 )
 from setpoint.schemas.verbs import Reversibility, spec
 
+__all__ = ["Decided", "Decider", "Outputs", "Phase"]
 
-class Phase(StrEnum):
-    IDLE = "idle"
-    AWAITING_APPROVAL = "awaiting_approval"
-    ACTING = "acting"
-    VERIFYING = "verifying"
-    UNDOING = "undoing"
-    RESOLVED = "resolved"
-    ESCALATED = "escalated"
-
-
-@dataclass
-class Decided:
-    """A policy decision on one proposal, kept for the ledger whatever its outcome."""
-
-    incident_id: str
-    verb: str
-    target: str
-    decision: PolicyDecision
-
-
-@dataclass
-class Outputs:
-    commands: list[AnyCommand] = field(default_factory=list)
-    approvals: list[ApprovalRequest] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)
-    decisions: list[Decided] = field(default_factory=list)
-    trust: list[tuple[TrustRecord, bool]] = field(default_factory=list)
-    """Updated trust records, each with whether its mode changed (to publish and record)."""
-    answers: list[ApprovalDecision] = field(default_factory=list)
-    """Default denials of approval requests nobody answered in time."""
-
-    def extend(self, other: Outputs) -> None:
-        self.commands += other.commands
-        self.approvals += other.approvals
-        self.escalations += other.escalations
-        self.decisions += other.decisions
-        self.trust += other.trust
-        self.answers += other.answers
-
-
-@dataclass
-class _Case:
-    incident: Incident
-    phase: Phase = Phase.IDLE
-    tried: set[tuple[str, str]] = field(default_factory=set)
-    history: list[str] = field(default_factory=list)
-    attempts: int = 0
-    current: AnyCommand | None = None
-    approval: ApprovalRequest | None = None
+_STATE_MODULES = ("setpoint.policy", "setpoint.schemas")
+_AWAITING = (Phase.ACTING, Phase.VERIFYING)
 
 
 class Decider:
@@ -128,7 +84,7 @@ class Decider:
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
-        self._cases: dict[str, _Case] = {}
+        self._cases: dict[str, Case] = {}
 
     @property
     def epoch(self) -> int:
@@ -158,7 +114,7 @@ class Decider:
     def on_incident(self, inc: Incident, now: float) -> Outputs:
         case = self._cases.get(inc.incident_id)
         if case is None:
-            case = self._cases[inc.incident_id] = _Case(inc)
+            case = self._cases[inc.incident_id] = Case(inc)
         case.incident = inc
         if case.phase != Phase.IDLE:
             return Outputs()
@@ -167,7 +123,7 @@ class Decider:
             return Outputs()
         return self._consider(case, now)
 
-    def _consider(self, case: _Case, now: float) -> Outputs:
+    def _consider(self, case: Case, now: float) -> Outputs:
         inc = case.incident
         age = now - inc.opened_at.timestamp()
         if inc.novel and age < self.page_after_s:
@@ -186,13 +142,13 @@ class Decider:
         if res.status == ActionStatus.EXECUTED:
             case.phase = Phase.VERIFYING if case.phase == Phase.ACTING else case.phase
             return out
+        if res.status == ActionStatus.DUPLICATE:
+            return out  # the command was delivered twice; the first delivery is still in flight
         self.state.finished(res.action_id)
         if res.status == ActionStatus.UNDONE or case.phase == Phase.UNDOING:
             case.phase = Phase.IDLE
             case.history.append(f"undone: {res.reason or res.status}")
             out.extend(self._next(case, now))
-            return out
-        if res.status == ActionStatus.DUPLICATE:
             return out
         case.history.append(f"{res.verb} on {res.target}: {res.status} ({res.reason})")
         case.phase = Phase.IDLE
@@ -200,8 +156,11 @@ class Decider:
         return out
 
     def on_verification(self, v: Verification, now: float) -> Outputs:
-        out = Outputs(trust=self.learner.verified(v, now))
         case = self._cases.get(v.incident_id)
+        current = case.current if case else None
+        if case and current and (v.action_id != current.command_id or case.phase not in _AWAITING):
+            return Outputs()  # a verdict delivered again, on an action this case has moved past
+        out = Outputs(trust=self.learner.verified(v, now))
         if case is None or case.current is None:
             return out
         self.state.finished(v.action_id)
@@ -255,7 +214,7 @@ class Decider:
         return out
 
     # -- choosing ----------------------------------------------------------------------------
-    def _candidates(self, case: _Case) -> list[tuple[Hypothesis, str]]:
+    def _candidates(self, case: Case) -> list[tuple[Hypothesis, str]]:
         return [
             (h, verb)
             for h in case.incident.hypotheses
@@ -263,7 +222,7 @@ class Decider:
             if (h.service, verb) not in case.tried
         ]
 
-    def _next(self, case: _Case, now: float) -> Outputs:
+    def _next(self, case: Case, now: float) -> Outputs:
         out = Outputs()
         ttl = self.envelope.policy.file.limits.command_ttl_s
         for hyp, verb in self._candidates(case):
@@ -289,7 +248,7 @@ class Decider:
         return out
 
     def _apply_decision(
-        self, case: _Case, cmd: AnyCommand, decision: PolicyDecision, now: float
+        self, case: Case, cmd: AnyCommand, decision: PolicyDecision, now: float
     ) -> Outputs | None:
         outcome = decision.outcome
         if outcome == DecisionOutcome.ALLOW:
@@ -303,7 +262,7 @@ class Decider:
         return None
 
     # -- emitting ----------------------------------------------------------------------------
-    def _emit(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
+    def _emit(self, case: Case, cmd: AnyCommand, now: float) -> Outputs:
         signed = sign(cmd, self.key)
         case.current = signed
         case.attempts += 1
@@ -312,7 +271,7 @@ class Decider:
         self.learner.issued(signed)
         return Outputs(commands=[signed])
 
-    def _request_approval(self, case: _Case, cmd: AnyCommand, now: float) -> Outputs:
+    def _request_approval(self, case: Case, cmd: AnyCommand, now: float) -> Outputs:
         ttl = self.envelope.policy.file.limits.approval_timeout_s
         req = ApprovalRequest(
             approval_id=new_id("apr"),
@@ -327,7 +286,7 @@ class Decider:
         case.phase = Phase.AWAITING_APPROVAL
         return Outputs(approvals=[req])
 
-    def _act(self, case: _Case, proposed: AnyCommand, p: Proposal, now: float) -> Outputs:
+    def _act(self, case: Case, proposed: AnyCommand, p: Proposal, now: float) -> Outputs:
         decision = self.envelope.evaluate(p, self.state, now)
         out = Outputs(decisions=[Decided(p.incident_id, p.verb, p.target, decision)])
         ttl = self.envelope.policy.file.limits.command_ttl_s
@@ -344,7 +303,7 @@ class Decider:
             out.extend(self._escalate(case, "denied", "; ".join(decision.reasons), now))
         return out
 
-    def _undo(self, case: _Case, action_id: str, now: float) -> Outputs:
+    def _undo(self, case: Case, action_id: str, now: float) -> Outputs:
         inc = case.incident
         target = case.current.target if case.current else ""
         proposal = Proposal(Verb.UNDO, target, inc.domain, inc.incident_id, self.agent)
@@ -359,7 +318,7 @@ class Decider:
         out.commands.append(signed)
         return out
 
-    def _escalate(self, case: _Case, code: str, reason: str, now: float) -> Outputs:
+    def _escalate(self, case: Case, code: str, reason: str, now: float) -> Outputs:
         case.phase = Phase.ESCALATED
         inc = case.incident
         top = inc.hypotheses[0] if inc.hypotheses else None
@@ -383,9 +342,54 @@ class Decider:
         )
         return Outputs(escalations=[esc])
 
+    def domain_of(self, incident_id: str) -> str | None:
+        case = self._cases.get(incident_id)
+        return case.incident.domain if case else None
+
     def phase(self, incident_id: str) -> Phase | None:
         case = self._cases.get(incident_id)
         return case.phase if case else None
+
+    # -- hand-over (a domain's partition moves to another worker) -----------------------------
+    def domains(self) -> list[str]:
+        """The failure domains this stage holds cases or actions for."""
+        return sorted({c.incident.domain for c in self._cases.values()} | self.state.domains())
+
+    def snapshot(self, domain: str) -> bytes:
+        """The cases of ``domain``'s incidents, its actions (in flight, recent, last per target)
+        and what was learned of them; trust and the kill switch are every worker's (broadcast)."""
+        cases = {i: c for i, c in self._cases.items() if c.incident.domain == domain}
+        live = self.state.take(domain, set(cases))
+        ids = {a.action_id for a in live[1]} | {
+            c.current.command_id for c in cases.values() if c.current
+        }
+        return snapshot.dump((domain, cases, live, self.learner.take(ids)))
+
+    def restore(self, data: bytes) -> str:
+        """Take over a domain from a :meth:`snapshot`; ``DecodeError`` for anything else."""
+        state = snapshot.load(data, _STATE_MODULES)
+        if not (isinstance(state, tuple) and len(state) == 4 and isinstance(state[0], str)):
+            msg = "decide snapshot has an unexpected shape"
+            raise DecodeError(msg)
+        domain, cases, live, learned = state
+        self.drop([domain])
+        self._cases.update(cases)
+        self.state.put(live)
+        self.learner.put(learned)
+        return str(domain)
+
+    def drop(self, domains: Iterable[str]) -> None:
+        """Forget ``domains`` (their partition moved to another worker)."""
+        for domain in set(domains):
+            cases = {i for i, c in self._cases.items() if c.incident.domain == domain}
+            live = self.state.take(domain, cases)
+            self.learner.drop({a.action_id for a in live[1]})
+            self.learner.drop(
+                {c.current.command_id for i in cases if (c := self._cases[i]).current}
+            )
+            self.state.drop(domain, cases)
+            for i in cases:
+                del self._cases[i]
 
 
 def _decided(cmd: AnyCommand, decision: PolicyDecision) -> AnyCommand:

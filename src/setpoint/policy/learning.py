@@ -3,6 +3,8 @@ the trust record each proposal, human answer and outcome updates."""
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.trust import TrustBook, TrustEvent, scope_of
 from setpoint.schemas import (
@@ -89,3 +91,18 @@ class Learner:
         if pair is None or not self.enabled:
             return []
         return [self.book.observe(event, *pair, now, demote=demote)]
+
+    # -- hand-over -------------------------------------------------------------------------
+    def take(self, ids: Set[str]) -> tuple[dict[str, tuple[str, str, str]], set[str]]:
+        """What is known of the actions ``ids`` (to hand them to another worker)."""
+        return {i: p for i, p in self._issued.items() if i in ids}, self._failed & ids
+
+    def put(self, held: tuple[dict[str, tuple[str, str, str]], set[str]]) -> None:
+        issued, failed = held
+        self._issued.update(issued)
+        self._failed |= failed
+
+    def drop(self, ids: Set[str]) -> None:
+        for i in ids:
+            self._issued.pop(i, None)
+        self._failed -= ids

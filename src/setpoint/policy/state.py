@@ -5,11 +5,14 @@ the kill switch. Event time throughout."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 
 from setpoint.policy.revocation import Revocations
 from setpoint.policy.rules import Subject
+
+Held = tuple[dict[str, "Action"], list["Action"], dict[str, tuple[float, str, str]]]
+"""One domain's part of a :class:`LiveState`: in flight, recent, last action per target."""
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,50 @@ class LiveState:
                 break
             if a.action_id not in seen:
                 yield a
+
+    # -- hand-over -------------------------------------------------------------------------
+    def domains(self) -> set[str]:
+        return {a.domain for a in self.in_flight.values()} | {a.domain for a in self.recent}
+
+    def take(self, domain: str, incidents: Set[str]) -> Held:
+        """``domain``'s actions (``incidents``: the ids of its incidents, for the cooldowns).
+
+        Examples
+        --------
+        >>> s, t = LiveState(), LiveState()
+        >>> s.started(Action("a1", Subject("restart", "api"), "d", "inc-1", 10.0))
+        >>> t.put(s.take("d", {"inc-1"})); s.drop("d", {"inc-1"})
+        >>> list(t.in_flight), t.last_action["api"][1], len(s.recent)
+        (['a1'], 'inc-1', 0)
+        """
+        recent = [a for a in self.recent if a.domain == domain]
+        targets = {a.target for a in recent}
+        return (
+            {k: a for k, a in self.in_flight.items() if a.domain == domain},
+            recent,
+            {
+                t: v
+                for t, v in self.last_action.items()
+                if v[1] in incidents or (t in targets and v[0] >= recent[0].started)
+            },
+        )
+
+    def put(self, held: Held) -> None:
+        """Take over what :meth:`take` gave (actions already known are kept once)."""
+        in_flight, recent, last = held
+        self.in_flight.update(in_flight)
+        known = {a.action_id for a in self.recent}
+        merged = sorted([*self.recent, *(a for a in recent if a.action_id not in known)],
+                        key=lambda a: a.started)  # fmt: skip
+        self.recent = deque(merged)
+        for target, v in last.items():
+            if target not in self.last_action or self.last_action[target][0] < v[0]:
+                self.last_action[target] = v
+
+    def drop(self, domain: str, incidents: Set[str]) -> None:
+        """Forget ``domain``'s actions (its partition moved to another worker)."""
+        _, _, last = self.take(domain, incidents)
+        self.in_flight = {k: a for k, a in self.in_flight.items() if a.domain != domain}
+        self.recent = deque(a for a in self.recent if a.domain != domain)
+        for target in last:
+            del self.last_action[target]

@@ -49,6 +49,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         config = dict(_COMPACT) if spec.compacted else {}
         if spec.retention_ms is not None:
             config["retention.ms"] = str(spec.retention_ms)
+        if spec.max_message_bytes is not None:
+            config["max.message.bytes"] = str(spec.max_message_bytes)
         wanted.append(NewTopic(name, spec.partitions or settings.partitions, 1, config=config))
     if not wanted:  # the client refuses an empty request
         return []

@@ -1,11 +1,13 @@
-"""The agents: one short coroutine per stage. Each decodes, calls its stage, sends the result and
-records it. The logic lives in the stage packages; nothing here decides anything."""
+"""The agents: one short coroutine per stage. Each decodes, calls its stage through the runtime's
+boundary, and hands the results to its keeper (which checkpoints, then sends them). The logic
+lives in the stage packages; nothing here decides anything."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from setpoint.actuators import Actuator, ExecutionRecords, Verifier
@@ -16,6 +18,8 @@ from setpoint.ledger import events as le
 from setpoint.policy import Decider, Outputs
 from setpoint.schemas import ActionStatus, Anomaly, Incident, ServiceHealth, Verification
 from setpoint.streams.broadcast import BroadcastReader
+from setpoint.streams.codec import Points
+from setpoint.streams.handover import Keeper
 from setpoint.streams.runtime import Runtime
 from setpoint.streams.topics import (
     ANOMALIES,
@@ -27,6 +31,7 @@ from setpoint.streams.topics import (
     HEALTH,
     HEALTHCHECKS,
     INCIDENTS,
+    LEDGER,
     LOGS,
     METRICS,
     RESULTS,
@@ -38,100 +43,176 @@ BATCH = 2000
 WITHIN_S = 0.2
 
 
-def add_detect(rt: Runtime, stage: DetectionStage) -> None:
+async def admit(rt: Runtime, keeper: Keeper, event: Any, key_of: Any) -> Any:
+    """The value of ``event`` if this worker should apply it now: on a partition it owns, valid
+    (else dead-lettered), and not already reflected in the state of its key."""
+    if not keeper.take(event):
+        return None
+    got = await rt.accept(event)
+    if got is None or not keeper.fresh(key_of(got[1], event), event):
+        return None
+    return got[1]
+
+
+async def finish(rt: Runtime, keeper: Keeper) -> None:
+    """End of a step: dead-letter what the stage choked on, publish outputs, checkpoint if due."""
+    await rt.settle()
+    await keeper.publish()
+    await keeper.checkpoint()
+
+
+def _domain(value: Any, event: Any) -> str:
+    return str(
+        getattr(value, "domain", None) or (event.key or b"default").decode("utf-8", "replace")
+    )
+
+
+def _ingest(stage: DetectionStage, value: Any) -> float | None:
+    if isinstance(value, Points):
+        return stage.observe_points(value.service, value.points)
+    return stage.ingest(value)
+
+
+def add_detect(rt: Runtime, stage: DetectionStage, keeper: Keeper) -> None:
     @rt.app.agent(rt.topic(METRICS, LOGS, HEALTHCHECKS, CHANGES), name="detect")
     async def detect(stream: Any) -> None:
-        async for batch in stream.take_events(BATCH, within=WITHIN_S):
-            for event in batch:
-                got = await rt.accept(event)
-                if got is not None and (t := stage.ingest(got[1])) is not None:
-                    rt.clock.observe(t)
-            anomalies, health = stage.flush(rt.clock.now())
-            for a in anomalies:
-                await rt.send(ANOMALIES, a.domain, a)
-                await rt.record([le.anomaly(a)])
-            for h in health:
-                await rt.send(HEALTH, h.domain, h)
+        async for batch in stream.noack_take(BATCH, within=WITHIN_S):
+            async with keeper.turn():
+                for event in batch:
+                    value = await admit(rt, keeper, event, lambda v, _e: v.service)
+                    if value is not None:
+                        t = rt.call(_ingest, stage, value, source=event, where="detect")
+                        if t is not None:
+                            rt.clock.observe(t, value.service)
+                flushed = rt.call(stage.flush, rt.clock.now(), where="detect.flush")
+                anomalies, health = flushed or ([], [])
+                for a in anomalies:
+                    keeper.emit(a.service, ANOMALIES, a.domain, a)
+                    keeper.emit(a.service, LEDGER, "", le.anomaly(a))
+                for h in health:
+                    await rt.send(HEALTH, h.domain, h)
+                await finish(rt, keeper)
 
 
-async def send_incidents(rt: Runtime, incidents: list[Incident], anomaly: Anomaly | None) -> None:
+def emit_incidents(keeper: Keeper, incidents: Iterable[Incident], anomaly: Anomaly | None) -> None:
     for inc in incidents:
-        await rt.send(INCIDENTS, inc.domain, inc)
-        attached = [le.anomaly(anomaly, inc.incident_id)] if anomaly is not None else []
-        await rt.record([*attached, le.incident(inc)])
+        keeper.emit(inc.domain, INCIDENTS, inc.domain, inc)
+        if anomaly is not None:
+            keeper.emit(inc.domain, LEDGER, inc.incident_id, le.anomaly(anomaly, inc.incident_id))
+        keeper.emit(inc.domain, LEDGER, inc.incident_id, le.incident(inc))
 
 
-def add_diagnose(rt: Runtime, diagnoser: Diagnoser) -> None:
+def _diagnose(diagnoser: Diagnoser, value: Any, now: float) -> list[Incident]:
+    if isinstance(value, ServiceHealth):
+        diagnoser.on_health(value)
+        return []
+    return diagnoser.on_anomaly(value, now)
+
+
+def add_diagnose(rt: Runtime, diagnoser: Diagnoser, keeper: Keeper) -> None:
     @rt.app.agent(rt.topic(ANOMALIES, HEALTH), name="diagnose")
     async def diagnose(stream: Any) -> None:
-        async for event in stream.events():
-            got = await rt.accept(event)
-            if got is None:
-                continue
-            value = got[1]
-            rt.clock.observe(value.ts.timestamp())
-            if isinstance(value, ServiceHealth):
-                diagnoser.on_health(value)
-                continue
-            await send_incidents(rt, diagnoser.on_anomaly(value, rt.clock.now()), value)
+        async for event in stream.noack().events():
+            async with keeper.turn():
+                value = await admit(rt, keeper, event, _domain)
+                if value is not None:
+                    rt.clock.observe(value.ts.timestamp(), value.service)
+                    found = rt.call(_diagnose, diagnoser, value, rt.clock.now(), source=event)
+                    emit_incidents(
+                        keeper, found or [], value if isinstance(value, Anomaly) else None
+                    )
+                await finish(rt, keeper)
 
     @rt.app.timer(1.0, name="diagnose-tick")
     async def diagnose_tick() -> None:
-        await send_incidents(rt, diagnoser.tick(rt.clock.now()), None)
+        if not keeper.ready.is_set():
+            return  # a rebalance is under way
+        async with keeper.turn():
+            found = rt.call(diagnoser.tick, rt.clock.now(), where="diagnose.tick") or []
+            if found:
+                keeper.touch_all()
+            emit_incidents(keeper, found, None)
+            await finish(rt, keeper)
 
 
-async def _send_decisions(rt: Runtime, out: Outputs) -> None:
-    await rt.record(le.decision(d.incident_id, d.verb, d.target, d.decision) for d in out.decisions)
+def emit_decisions(keeper: Keeper, decider: Decider, out: Outputs, fallback: str) -> None:
+    def home(incident_id: str) -> str:
+        return decider.domain_of(incident_id) or fallback
+
+    for d in out.decisions:
+        ev = le.decision(d.incident_id, d.verb, d.target, d.decision)
+        keeper.emit(home(d.incident_id), LEDGER, ev.incident_id, ev)
     for cmd in out.commands:
-        await rt.send(COMMANDS, cmd.domain, cmd)
-        await rt.record([le.command(cmd, str(cmd.verb))])
+        keeper.emit(cmd.domain, COMMANDS, cmd.domain, cmd)
+        keeper.emit(cmd.domain, LEDGER, cmd.incident_id, le.command(cmd, str(cmd.verb)))
     for req in out.approvals:
-        await rt.send(APPROVALS, req.command.domain, req)
-        await rt.record([le.approval_request(req)])
+        keeper.emit(req.command.domain, APPROVALS, req.command.domain, req)
+        keeper.emit(req.command.domain, LEDGER, req.incident_id, le.approval_request(req))
     for esc in out.escalations:
-        await rt.send(ESCALATIONS, esc.domain, esc)
-        await rt.record([le.escalation(esc)])
+        keeper.emit(esc.domain, ESCALATIONS, esc.domain, esc)
+        keeper.emit(esc.domain, LEDGER, esc.incident_id, le.escalation(esc))
     for ans in out.answers:  # recorded in the ledger when the decide agent reads it back
-        await rt.send(APPROVAL_DECISIONS, "default", ans)
+        keeper.emit(home(ans.incident_id), APPROVAL_DECISIONS, home(ans.incident_id), ans)
     for rec, changed in out.trust:
-        await rt.send(TRUST, rec.key, rec)
+        keeper.emit(fallback, TRUST, rec.key, rec)
         if changed:
-            await rt.record([le.trust(rec)])
+            keeper.emit(fallback, LEDGER, "", le.trust(rec))
 
 
-def add_decide(rt: Runtime, decider: Decider, ready: Any) -> None:
+def add_decide(rt: Runtime, decider: Decider, keeper: Keeper, ready: Any) -> None:
     @rt.app.agent(rt.topic(INCIDENTS, RESULTS, VERIFICATIONS, APPROVAL_DECISIONS), name="decide")
     async def decide(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in stream.noack().events():
             while not ready.is_set():
                 await asyncio.sleep(0.05)
-            got = await rt.accept(event)
-            if got is None:
-                continue
-            spec, value = got
-            if spec is APPROVAL_DECISIONS:
-                await rt.record([le.approval_decision(value)])
-            await _send_decisions(rt, decider.handle(value, rt.clock.now()))
+            async with keeper.turn():
+                value = await admit(rt, keeper, event, _domain)
+                if value is not None:
+                    domain = _domain(value, event)
+                    if rt.spec_of(event.message.topic) is APPROVAL_DECISIONS:
+                        keeper.emit(domain, LEDGER, value.incident_id, le.approval_decision(value))
+                    out = rt.call(decider.handle, value, rt.clock.now(), source=event)
+                    emit_decisions(keeper, decider, out or Outputs(), domain)
+                await finish(rt, keeper)
 
     @rt.app.timer(0.5, name="decide-tick")
     async def decide_tick() -> None:
-        if ready.is_set():
-            await _send_decisions(rt, decider.tick(rt.clock.now()))
+        if not (ready.is_set() and keeper.ready.is_set()):
+            return
+        async with keeper.turn():
+            out = rt.call(decider.tick, rt.clock.now(), where="decide.tick") or Outputs()
+            if out.commands or out.escalations or out.answers or out.decisions:
+                keeper.touch_all()
+            emit_decisions(keeper, decider, out, "default")
+            await finish(rt, keeper)
 
 
-def add_verify(rt: Runtime, verifier: Verifier) -> None:
+def emit_verdicts(keeper: Keeper, verdicts: Iterable[Verification]) -> None:
+    for v in verdicts:
+        keeper.emit(v.domain, VERIFICATIONS, v.domain, v)
+        keeper.emit(v.domain, LEDGER, v.incident_id, le.verification(v))
+
+
+def add_verify(rt: Runtime, verifier: Verifier, keeper: Keeper) -> None:
     @rt.app.agent(rt.topic(HEALTH, RESULTS, INCIDENTS), name="verify")
     async def verify(stream: Any) -> None:
-        async for event in stream.events():
-            got = await rt.accept(event)
-            if got is not None:
-                verifier.handle(got[1], rt.clock.now())
+        async for event in stream.noack().events():
+            async with keeper.turn():
+                value = await admit(rt, keeper, event, _domain)
+                if value is not None:
+                    rt.call(verifier.handle, value, rt.clock.now(), source=event)
+                await finish(rt, keeper)
 
     @rt.app.timer(0.5, name="verify-tick")
     async def verify_tick() -> None:
-        for v in verifier.tick(rt.clock.now()):
-            await rt.send(VERIFICATIONS, v.domain, v)
-            await rt.record([le.verification(v)])
+        if not keeper.ready.is_set():
+            return  # a rebalance is under way
+        async with keeper.turn():
+            verdicts = rt.call(verifier.tick, rt.clock.now(), where="verify.tick") or []
+            if verdicts:
+                keeper.touch_all()
+            emit_verdicts(keeper, verdicts)
+            await finish(rt, keeper)
 
 
 def add_execute(

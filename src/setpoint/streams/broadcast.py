@@ -26,6 +26,7 @@ from setpoint.streams.codec import decode
 from setpoint.streams.topics import TopicSpec, full_name
 
 Handler = Callable[[TopicSpec, Any], None]
+BadHandler = Callable[[TopicSpec, bytes | None, tuple[str, int], int, InputError], None]
 log = logging.getLogger("setpoint.streams")
 
 
@@ -42,11 +43,13 @@ class BroadcastReader:
         specs: list[TopicSpec],
         handler: Handler,
         lookback_s: float | None = None,
+        on_bad: BadHandler | None = None,
     ) -> None:
         self.settings = settings
         self.specs = specs
         self.handler = handler
         self.lookback_s = lookback_s
+        self.on_bad = on_bad
         self.ready = threading.Event()
         self.bad_messages = 0
         self.failed = False
@@ -135,11 +138,12 @@ class BroadcastReader:
     def _deliver(self, spec: TopicSpec, raw: bytes | None, tp: tuple[str, int], off: int) -> None:
         try:
             value = decode(spec, raw)
-        except InputError:
-            # Context topics are written by Setpoint's own commands; a bad record there is
-            # counted (and was dead-lettered by whoever wrote it), never fatal.
+        except InputError as exc:
+            # Counted, never fatal; dead-lettered by ``on_bad`` where no agent reads the topic.
             self.bad_messages += 1
             value = None
+            if self._loop is not None and self.on_bad is not None:
+                self._loop.call_soon_threadsafe(self.on_bad, spec, raw, tp, off, exc)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._apply, spec, value, tp, off)
 

@@ -30,6 +30,7 @@ class TopicSpec:
     """``None``: the ``partitions`` setting."""
     compacted: bool = False
     retention_ms: int | None = None
+    max_message_bytes: int | None = None
 
 
 METRICS = TopicSpec("telemetry.metrics", s.MetricMessage, "service", "producers, sim", "detect")
@@ -80,6 +81,24 @@ EXECUTIONS = TopicSpec(
     partitions=1,
     compacted=True,
 )
+STATE_DETECT = TopicSpec(
+    "state.detect",
+    bytes,
+    "detect:<service> (on the partition the service's telemetry is on)",
+    "detect (checkpoints)",
+    "detect (the worker that takes a partition over)",
+    compacted=True,
+    max_message_bytes=8 * 1024 * 1024,
+)
+STATE_DOMAINS = TopicSpec(
+    "state.domains",
+    bytes,
+    "diagnose|decide|verify:<domain> (on the partition the domain's events are on)",
+    "diagnose, decide, verify (checkpoints)",
+    "diagnose, decide, verify (the worker that takes a partition over)",
+    compacted=True,
+    max_message_bytes=8 * 1024 * 1024,
+)
 LEDGER = TopicSpec("ledger", s.LedgerEvent, "incident_id", "every stage", "record (ledger sink)")
 DEADLETTER = TopicSpec("deadletter", s.DeadLetter, "topic", "every stage", "record, humans")
 
@@ -101,6 +120,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     RESULTS,
     VERIFICATIONS,
     ESCALATIONS,
+    STATE_DETECT,
+    STATE_DOMAINS,
     EXECUTIONS,
     LEDGER,
     DEADLETTER,
