@@ -3,7 +3,8 @@
 * kill -9 a worker under load, restart it: every telemetry point is in the detection state
   exactly once (each series has seen exactly as many values as were published);
 * a burst of hostile messages on every input topic: each one dead-lettered once with its
-  reason, and the worker's throughput of good telemetry holds;
+  reason, and every good point published before, behind and after the burst is still taken
+  (the drain rates are printed; speed itself is measured in bench/throughput.py);
 * producers with skewed clocks: event time follows the honest producers, a far-future message
   is dead-lettered, and detection goes on.
 
