@@ -113,6 +113,8 @@ class Publisher:
         self.points = 0
         self.messages = 0
         self.injections: list[dict[str, Any]] = []
+        self.published: dict[int, float] = {}
+        """When each tick's last message was handed to the producer (wall clock)."""
 
     def run(self, rate: float, duration_s: float | None = None, points: int | None = None) -> None:
         start = time.monotonic()
@@ -150,6 +152,7 @@ class Publisher:
                     }
                 )
         self.producer.poll(0)
+        self.published[tick] = time.time()
         self.tick += 1
 
     def _produce(self, key: bytes, value: bytes) -> None:
