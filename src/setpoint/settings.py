@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     approvals_tokens_path: Path | None = None
     """A file of ``NAME TOKEN`` lines: each approver's own token (the identity comes from it)."""
     log_level: str = "warn"
+    detection_profile: Literal["infra", "nab"] = "infra"
+    """The detect stage's alerting profile (``detectors.PROFILES``): ``infra`` pages on
+    degradations that last three samples; ``nab`` is the benchmark's fire-at-once setting."""
 
     def resolved_ledger_dsn(self) -> str:
         """The ledger DSN to use: the setting, or the embedded engine under ``data_dir``."""

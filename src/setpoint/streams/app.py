@@ -38,7 +38,7 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     envelope = PolicyEnvelope(load_policy(settings), inventory(topology))
     app = build_app(settings, settings.app_id)
     rt = Runtime(app, settings)
-    stage = DetectionStage(DetectionConfig(), topology.domains())
+    stage = DetectionStage(DetectionConfig.profile(settings.detection_profile), topology.domains())
     diagnoser = Diagnoser(topology.graph())
     decider = Decider(envelope, signing_key(settings), settings.agent_id)
     agents.add_detect(rt, stage)
