@@ -43,7 +43,7 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     decider = Decider(envelope, signing_key(settings), settings.agent_id)
     agents.add_detect(rt, stage)
     agents.add_diagnose(rt, diagnoser)
-    agents.add_verify(rt, Verifier())
+    agents.add_verify(rt, Verifier(callers=topology.callers()))
     changes: asyncio.Queue[Any] = asyncio.Queue()
 
     @app.task

@@ -113,7 +113,7 @@ class ClosedLoop:
         self.detect = DetectionStage(self.config.detection, topology.domains())
         self.diagnose = Diagnoser(topology.graph())
         self.decide = Decider(envelope, key)
-        self.verify = Verifier()
+        self.verify = Verifier(callers=topology.callers())
         self.backend = InProcessFleetBackend(self.fleet, lambda: self.now)
         self.actuator = Actuator(envelope, key, self.backend, records)
         self.run_ = LoopRun(scenario.name)
