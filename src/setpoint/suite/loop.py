@@ -14,7 +14,7 @@ from setpoint.causal import Diagnoser, Topology
 from setpoint.clock import to_datetime
 from setpoint.detectors import DetectionConfig, DetectionStage
 from setpoint.ledger import events as le
-from setpoint.policy import Decider, Outputs, Policy, PolicyEnvelope, ServiceInfo
+from setpoint.policy import Decider, Outputs, Policy, PolicyEnvelope
 from setpoint.schemas import (
     ActionResult,
     AnyCommand,
@@ -30,6 +30,7 @@ from setpoint.schemas import (
 from setpoint.schemas.base import seed_ids
 from setpoint.sim.fleet import Fleet
 from setpoint.sim.scenario import Scenario
+from setpoint.streams.loading import inventory
 from setpoint.suite.backend import InProcessFleetBackend
 from setpoint.suite.trace import FaultTruth, TruthWatcher
 
@@ -106,10 +107,10 @@ class ClosedLoop:
         self.now = 0.0
         self.fleet: Fleet = scenario.build(self.config.seed, history_s=self.config.history_s)
         self.truth = TruthWatcher(self.fleet)
-        services = {
-            s.name: ServiceInfo(tier=s.tier, replicas=s.replicas) for s in topology.services
-        }
-        envelope = PolicyEnvelope(policy, services)
+        # The workers' inventory (callers included): without them a blast radius is only the
+        # target's own instances, and the envelope lets past the fleet-share cap what the
+        # fleet then feels in every caller.
+        envelope = PolicyEnvelope(policy, inventory(topology))
         self.detect = DetectionStage(self.config.detection, topology.domains())
         self.diagnose = Diagnoser(topology.graph())
         self.decide = Decider(envelope, key)
