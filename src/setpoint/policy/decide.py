@@ -5,6 +5,7 @@ and the trust each agent earns or loses along the way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -13,6 +14,8 @@ from setpoint.policy.approvals import timed_out
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.issue import new_command, undo_command
 from setpoint.policy.learning import Learner
+from setpoint.policy.outputs import Decided, Outputs
+from setpoint.policy.relapse import Settled, pairs, reopen_reason
 from setpoint.policy.signing import SigningKey, sign
 from setpoint.policy.trust import TrustBook, TrustEvent
 from setpoint.schemas import (
@@ -48,36 +51,6 @@ class Phase(StrEnum):
 
 
 @dataclass
-class Decided:
-    """A policy decision on one proposal, kept for the ledger whatever its outcome."""
-
-    incident_id: str
-    verb: str
-    target: str
-    decision: PolicyDecision
-
-
-@dataclass
-class Outputs:
-    commands: list[AnyCommand] = field(default_factory=list)
-    approvals: list[ApprovalRequest] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)
-    decisions: list[Decided] = field(default_factory=list)
-    trust: list[tuple[TrustRecord, bool]] = field(default_factory=list)
-    """Updated trust records, each with whether its mode changed (to publish and record)."""
-    answers: list[ApprovalDecision] = field(default_factory=list)
-    """Default denials of approval requests nobody answered in time."""
-
-    def extend(self, other: Outputs) -> None:
-        self.commands += other.commands
-        self.approvals += other.approvals
-        self.escalations += other.escalations
-        self.decisions += other.decisions
-        self.trust += other.trust
-        self.answers += other.answers
-
-
-@dataclass
 class _Case:
     incident: Incident
     phase: Phase = Phase.IDLE
@@ -86,6 +59,20 @@ class _Case:
     attempts: int = 0
     current: AnyCommand | None = None
     approval: ApprovalRequest | None = None
+    tops: set[tuple[str, str]] = field(default_factory=set)
+    """The leading (service, fault class) pairs it acted or escalated on."""
+    last_action: float = -math.inf
+    settled: Settled | None = None
+    """What it knew when it last resolved or escalated (see ``relapse``)."""
+    only_top: bool = False
+    """Reopened: only the leading hypothesis is a candidate."""
+
+    def settle(self, phase: Phase) -> None:
+        self.phase = phase
+        seen = frozenset(self.incident.anomaly_ids)
+        self.settled = Settled(
+            phase == Phase.RESOLVED, seen, frozenset(self.tops), self.last_action
+        )
 
 
 class Decider:
@@ -160,12 +147,29 @@ class Decider:
         if case is None:
             case = self._cases[inc.incident_id] = _Case(inc)
         case.incident = inc
+        if case.settled is not None and case.phase == Phase.RESOLVED:
+            self._reopen(case, now)
         if case.phase != Phase.IDLE:
             return Outputs()
         if inc.status == IncidentStatus.RECOVERED:
             case.phase = Phase.RESOLVED
             return Outputs()
         return self._consider(case, now)
+
+    def _reopen(self, case: _Case, now: float) -> None:
+        """A fault that came back after a fix: act again (through the envelope, on the leading
+        hypothesis only; past the attempts cap the envelope refuses and the case escalates)."""
+        lim = self.envelope.policy.file.limits
+        if case.settled is None:
+            return
+        cap = lim.max_attempts_per_incident
+        why = reopen_reason(case.settled, case.incident, case.attempts, cap, lim.cooldown_s, now)
+        if why is None:
+            return
+        top = case.incident.hypotheses[0]
+        case.tried -= {(top.service, v) for v in top.actions}
+        case.phase, case.only_top, case.settled = Phase.IDLE, True, None
+        case.history.append(f"reopened: {why}")
 
     def _consider(self, case: _Case, now: float) -> Outputs:
         inc = case.incident
@@ -174,6 +178,7 @@ class Decider:
             return Outputs()
         if age < self.settle_s and inc.confidence < self.act_confidence:
             return Outputs()
+        case.tops = set(pairs(inc, case.tops))
         if inc.novel:
             return self._escalate(case, "novel", "no known fault class explains it", now)
         return self._next(case, now)
@@ -208,7 +213,7 @@ class Decider:
         cmd = case.current
         case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
         if v.outcome == VerificationOutcome.RECOVERED:
-            case.phase = Phase.RESOLVED
+            case.settle(Phase.RESOLVED)
             return out
         if v.outcome == VerificationOutcome.INCONCLUSIVE:
             step = self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
@@ -256,9 +261,10 @@ class Decider:
 
     # -- choosing ----------------------------------------------------------------------------
     def _candidates(self, case: _Case) -> list[tuple[Hypothesis, str]]:
+        hyps = case.incident.hypotheses
         return [
             (h, verb)
-            for h in case.incident.hypotheses
+            for h in (hyps[:1] if case.only_top else hyps)
             for verb in h.actions
             if (h.service, verb) not in case.tried
         ]
@@ -307,6 +313,7 @@ class Decider:
         signed = sign(cmd, self.key)
         case.current = signed
         case.attempts += 1
+        case.last_action = now
         case.phase = Phase.ACTING
         self.state.started(self.envelope.action(Proposal.of(signed), signed.command_id, now))
         self.learner.issued(signed)
@@ -360,7 +367,7 @@ class Decider:
         return out
 
     def _escalate(self, case: _Case, code: str, reason: str, now: float) -> Outputs:
-        case.phase = Phase.ESCALATED
+        case.settle(Phase.ESCALATED)
         inc = case.incident
         top = inc.hypotheses[0] if inc.hypotheses else None
         esc = Escalation(
