@@ -90,7 +90,7 @@ class Topology(BaseModel):
 
         Examples
         --------
-        >>> t = Topology.from_text("services:\n  - {name: web, depends_on: [db]}\n  - {name: db}\n")
+        >>> t = Topology.from_text("services: [{name: web, depends_on: [db]}, {name: db}]")
         >>> t.callers()
         {'web': [], 'db': ['web']}
         """
