@@ -94,6 +94,10 @@ class Decider:
         blip that recovers by itself (the diagnose stage closes it) never wakes anyone.
     trust
         The trust book (``None``: a fresh one with the policy's trust settings).
+    min_confidence
+        A diagnosis less sure than this is not acted on: like a novel one, it is paged after
+        ``page_after_s`` unless it firms up meanwhile (a close race between candidates is a
+        guess, and a wrong action costs more than a page).
     """
 
     def __init__(
@@ -105,6 +109,7 @@ class Decider:
         act_confidence: float = 0.8,
         page_after_s: float = 180.0,
         trust: TrustBook | None = None,
+        min_confidence: float = 0.4,
     ) -> None:
         self.envelope = envelope
         self.key = key
@@ -112,6 +117,7 @@ class Decider:
         self.settle_s = settle_s
         self.act_confidence = act_confidence
         self.page_after_s = page_after_s
+        self.min_confidence = min_confidence
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
@@ -174,13 +180,17 @@ class Decider:
     def _consider(self, case: _Case, now: float) -> Outputs:
         inc = case.incident
         age = now - inc.opened_at.timestamp()
-        if inc.novel and age < self.page_after_s:
+        unsure = inc.novel or inc.confidence < self.min_confidence
+        if unsure and age < self.page_after_s:
             return Outputs()
         if age < self.settle_s and inc.confidence < self.act_confidence:
             return Outputs()
         case.tops = set(pairs(inc, case.tops))
         if inc.novel:
             return self._escalate(case, "novel", "no known fault class explains it", now)
+        if unsure:
+            why = f"confidence {inc.confidence:.2f} is under {self.min_confidence:g}: a guess"
+            return self._escalate(case, "low_confidence", why, now)
         return self._next(case, now)
 
     def on_result(self, res: ActionResult, now: float) -> Outputs:

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from setpoint.schemas import FaultClass, Incident, Verb
+from setpoint.schemas.verbs import Reversibility, spec
 
 __all__ = ["Settled", "reopen_reason"]
 
@@ -38,8 +39,9 @@ def reopen_reason(
 ) -> str | None:
     """Why the settled case of ``inc`` should be acted on again, or ``None``: it was resolved,
     its leading hypothesis is still the one it acted on (a known class with a verb), anomalies
-    it had not seen have joined, and the target's cooldown since the last action has passed.
-    A novel or recovered incident is never reopened.
+    it had not seen have joined, its verb resets a state that fills again (``restart``,
+    ``flush_cache``: the verbs without an inverse), and the target's cooldown since the last
+    action has passed. A novel or recovered incident is never reopened.
     """
     if inc.novel or inc.status == "recovered" or not inc.hypotheses or not s.resolved:
         return None
@@ -49,6 +51,11 @@ def reopen_reason(
     pair = (top.service, str(top.fault_class))
     acts = [v for v in top.actions if v != Verb.ESCALATE]
     if not acts or top.fault_class == FaultClass.UNKNOWN or pair not in s.tops:
+        return None
+    if any(spec(v).reversibility != Reversibility.STATELESS for v in acts):
+        # A verb that changes the configuration (scale, rollback, shift, renew) stands once it
+        # worked: a second one would compound it. Only a reset of a state that fills again (a
+        # restart empties memory, a flush a cache) can be needed again for the same fault.
         return None
     # Past the attempts cap the envelope refuses the next one, and the case escalates: a fix
     # that keeps being needed (a leak in the code) is a human's to make.

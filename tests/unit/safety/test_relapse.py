@@ -73,3 +73,12 @@ def test_a_different_leading_hypothesis_after_a_fix_is_not_a_relapse() -> None:
     fixed(dec)
     out = dec.on_incident(leak("a1", "a2", svc="payments", fault="saturation"), 1600.0)
     assert not out.commands and dec.phase("inc-1") == Phase.RESOLVED
+
+
+def test_a_configuration_change_that_worked_is_not_applied_again() -> None:
+    dec = decider()
+    cmd = dec.on_incident(leak("a1", svc="catalog", fault="saturation"), 1000.0).commands[0]
+    dec.on_result(result(cmd, "executed"), 1001.0)
+    dec.on_verification(verification(cmd, "recovered"), 1100.0)
+    out = dec.on_incident(leak("a1", "a2", svc="catalog", fault="saturation"), 1600.0)
+    assert not out.commands and dec.phase("inc-1") == Phase.RESOLVED
