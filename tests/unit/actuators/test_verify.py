@@ -208,3 +208,19 @@ def test_recovery_needs_new_summaries_not_repeated_looks_at_one() -> None:
     assert v.tick(1215.0) == []
     v.on_health(health("api", 1230.0))
     assert [o.outcome for o in v.tick(1230.0)] == ["recovered"]
+
+
+def test_a_traffic_shift_is_judged_on_answers_not_on_the_remaining_region_being_slower() -> None:
+    # db's region is down: its callers' calls fail. Shifted, they get answers again from the
+    # other region, slower (it serves all of it): the shift worked; a rollback's slowness is not.
+    def judged(verb: str) -> str:
+        v = Verifier()
+        warm(v, ["db"])
+        v.on_incident(incident([hypothesis("db", "dependency_outage", [verb])], opened=1000))
+        run(v, 1000, 1100, {"db": {"error_rate": 0.4}})
+        v.on_result(executed(verb, "db", 1100.0), 1100.0)
+        out = run(v, 1100, 1700, {"db": {"latency_p99_ms": 400.0}})
+        return str(out[0].outcome)
+
+    assert judged("shift_traffic") == "recovered"
+    assert judged("rollback_deploy") == "not_recovered"
