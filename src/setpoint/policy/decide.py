@@ -14,7 +14,7 @@ from setpoint.policy.approvals import timed_out
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.issue import new_command, undo_command
 from setpoint.policy.learning import Learner
-from setpoint.policy.outputs import Decided, Outputs
+from setpoint.policy.outputs import Decided, Outputs, escalation
 from setpoint.policy.relapse import Settled, pairs, reopen_reason
 from setpoint.policy.signing import SigningKey, sign
 from setpoint.policy.trust import TrustBook, TrustEvent
@@ -26,7 +26,6 @@ from setpoint.schemas import (
     ApprovalRequest,
     ControlEvent,
     DecisionOutcome,
-    Escalation,
     Hypothesis,
     Incident,
     IncidentStatus,
@@ -38,6 +37,9 @@ from setpoint.schemas import (
     new_id,
 )
 from setpoint.schemas.verbs import Reversibility, spec
+
+_STANDS_S = 3600.0
+"""How long a configuration change verified to work is not applied again by another incident."""
 
 
 class Phase(StrEnum):
@@ -118,6 +120,8 @@ class Decider:
         self.act_confidence = act_confidence
         self.page_after_s = page_after_s
         self.min_confidence = min_confidence
+        self._stood: dict[tuple[str, str], float] = {}
+        """(service, verb) -> when a configuration change there was verified to work."""
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
@@ -223,6 +227,8 @@ class Decider:
         cmd = case.current
         case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
         if v.outcome == VerificationOutcome.RECOVERED:
+            if spec(cmd.verb).reversibility != Reversibility.STATELESS:
+                self._stood[(cmd.target, str(cmd.verb))] = now
             case.settle(Phase.RESOLVED)
             return out
         if v.outcome == VerificationOutcome.INCONCLUSIVE:
@@ -270,19 +276,22 @@ class Decider:
         return out
 
     # -- choosing ----------------------------------------------------------------------------
-    def _candidates(self, case: _Case) -> list[tuple[Hypothesis, str]]:
+    def _candidates(self, case: _Case, now: float) -> list[tuple[Hypothesis, str]]:
+        # A configuration change verified to work within the hour stands (a renewed certificate,
+        # a rollback): another incident applying it again would change nothing but add risk.
         hyps = case.incident.hypotheses
         return [
             (h, verb)
             for h in (hyps[:1] if case.only_top else hyps)
             for verb in h.actions
             if (h.service, verb) not in case.tried
+            and now - self._stood.get((h.service, verb), -math.inf) >= _STANDS_S
         ]
 
     def _next(self, case: _Case, now: float) -> Outputs:
         out = Outputs()
         ttl = self.envelope.policy.file.limits.command_ttl_s
-        for hyp, verb in self._candidates(case):
+        for hyp, verb in self._candidates(case, now):
             case.tried.add((hyp.service, verb))
             if verb == Verb.ESCALATE:
                 break
@@ -378,27 +387,10 @@ class Decider:
 
     def _escalate(self, case: _Case, code: str, reason: str, now: float) -> Outputs:
         case.settle(Phase.ESCALATED)
-        inc = case.incident
-        top = inc.hypotheses[0] if inc.hypotheses else None
-        esc = Escalation(
-            escalation_id=new_id("esc"),
-            incident_id=inc.incident_id,
-            domain=inc.domain,
-            ts=to_datetime(now),
-            reason_code=code,
-            reason=reason[:1000],
-            tried=case.history[-20:],
-            context={
-                "summary": inc.summary,
-                "services": inc.services,
-                "top_hypothesis": top.model_dump(mode="json") if top else None,
-                "confidence": inc.confidence,
-                "rollback": f"setpoint rollback {case.current.command_id}"
-                if case.current
-                else None,
-            },
+        cmd = case.current.command_id if case.current else None
+        return Outputs(
+            escalations=[escalation(case.incident, code, reason, case.history, cmd, now)]
         )
-        return Outputs(escalations=[esc])
 
     def phase(self, incident_id: str) -> Phase | None:
         case = self._cases.get(incident_id)

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from setpoint.clock import to_datetime
 from setpoint.schemas import (
     AnyCommand,
     ApprovalDecision,
     ApprovalRequest,
     Escalation,
+    Incident,
     PolicyDecision,
     TrustRecord,
+    new_id,
 )
 
-__all__ = ["Decided", "Outputs"]
+__all__ = ["Decided", "Outputs", "escalation"]
 
 
 @dataclass
@@ -45,3 +48,26 @@ class Outputs:
         self.decisions += other.decisions
         self.trust += other.trust
         self.answers += other.answers
+
+
+def escalation(
+    inc: Incident, code: str, reason: str, tried: list[str], command_id: str | None, now: float
+) -> Escalation:
+    """The page for ``inc``: why, what was tried, and what a human needs to take over."""
+    top = inc.hypotheses[0] if inc.hypotheses else None
+    return Escalation(
+        escalation_id=new_id("esc"),
+        incident_id=inc.incident_id,
+        domain=inc.domain,
+        ts=to_datetime(now),
+        reason_code=code,
+        reason=reason[:1000],
+        tried=tried[-20:],
+        context={
+            "summary": inc.summary,
+            "services": inc.services,
+            "top_hypothesis": top.model_dump(mode="json") if top else None,
+            "confidence": inc.confidence,
+            "rollback": f"setpoint rollback {command_id}" if command_id else None,
+        },
+    )

@@ -82,3 +82,23 @@ def test_a_configuration_change_that_worked_is_not_applied_again() -> None:
     dec.on_verification(verification(cmd, "recovered"), 1100.0)
     out = dec.on_incident(leak("a1", "a2", svc="catalog", fault="saturation"), 1600.0)
     assert not out.commands and dec.phase("inc-1") == Phase.RESOLVED
+
+
+def test_another_incident_does_not_reapply_a_configuration_change_that_worked() -> None:
+    dec = decider()
+    first = leak("a1", svc="catalog", fault="saturation")
+    cmd = dec.on_incident(first, 1000.0).commands[0]
+    dec.on_result(result(cmd, "executed"), 1001.0)
+    dec.on_verification(verification(cmd, "recovered"), 1100.0)
+    second = first.model_copy(update={"incident_id": "inc-2", "anomaly_ids": ["b1"]})
+    out = dec.on_incident(second, 1500.0)
+    assert not out.commands and out.escalations[0].reason_code == "no_action"
+    third = second.model_copy(update={"incident_id": "inc-3"})
+    assert dec.on_incident(third, 1000.0 + 3700.0).commands, "an hour later it may again"
+
+
+def test_another_incident_may_reset_a_state_again() -> None:
+    dec = decider()
+    fixed(dec)
+    other = leak("b1").model_copy(update={"incident_id": "inc-2"})
+    assert [c.target for c in dec.on_incident(other, 1500.0).commands] == ["auth"]
