@@ -1,7 +1,7 @@
 """A resolved case acts again when the fault it fixed fires again in the same incident (a leak a
-restart only emptied): never on the same news twice, never inside the target's cooldown, never
-past the attempts cap (the envelope refuses, and the case escalates), never for an incident a
-human was paged for."""
+restart only emptied), or another fault joins and leads it: never on the same news twice, never
+inside the cooldown, never past the attempts cap (the envelope refuses, and the case escalates),
+never for an incident a human was paged for."""
 
 from __future__ import annotations
 
@@ -68,11 +68,12 @@ def test_an_escalated_incident_is_a_humans_and_is_not_reopened() -> None:
     assert not out.commands and dec.phase("inc-1") == Phase.ESCALATED
 
 
-def test_a_different_leading_hypothesis_after_a_fix_is_not_a_relapse() -> None:
+def test_another_fault_that_joins_a_resolved_incident_and_leads_it_is_acted_on() -> None:
     dec = decider()
     fixed(dec)
+    assert not dec.on_incident(leak("a1", svc="payments", fault="saturation"), 1600.0).commands
     out = dec.on_incident(leak("a1", "a2", svc="payments", fault="saturation"), 1600.0)
-    assert not out.commands and dec.phase("inc-1") == Phase.RESOLVED
+    assert [(c.verb, c.target) for c in out.commands] == [(Verb.SCALE, "payments")]
 
 
 def test_a_configuration_change_that_worked_is_not_applied_again() -> None:
