@@ -231,11 +231,20 @@ def test_callers_seeing_a_callee_only_slower_is_not_an_outage(anomaly: MakeAnoma
         t = float(i)
         slow = t >= ONSET
         for caller in ("web", "jobs"):
-            span = TraceSpan(
-                trace_id=f"{caller}{i}", span_id=f"{caller}{i}", caller=caller, callee="auth",
-                ts=to_datetime(t), duration_ms=120.0 if slow else 20.0, error=False,
-            )  # fmt: skip
-            diag.on_span(span)
+            ms = 120.0 if slow else 20.0
+            sid = f"{caller}{i}"
+            at = to_datetime(t)
+            diag.on_span(
+                TraceSpan(
+                    trace_id=sid,
+                    span_id=sid,
+                    caller=caller,
+                    callee="auth",
+                    ts=at,
+                    duration_ms=ms,
+                    error=False,
+                )
+            )
     incident = diag.on_anomaly(anomaly("web", ONSET, 599.0))[0]
     auth = next(h for h in incident.hypotheses if h.service == "auth")
     assert auth.fault_class is not FaultClass.DEPENDENCY_OUTAGE
