@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     unannounced is taken over after this long)."""
     status_interval_s: Annotated[float, Field(gt=0)] = 1.0
     """How often a worker writes its status file (``data_dir/status/<worker>.json``)."""
+    detection_profile: Literal["infra", "nab"] = "infra"
+    """The detect stage's alerting profile (``detectors.PROFILES``): ``infra`` pages on
+    degradations that last three samples; ``nab`` is the benchmark's fire-at-once setting."""
 
     def resolved_ledger_dsn(self) -> str:
         """The ledger DSN to use: the setting, or the embedded engine under ``data_dir``."""

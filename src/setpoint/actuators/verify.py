@@ -17,12 +17,27 @@ honest:
 
 Recovery needs ``streak`` consecutive *new* health summaries of every judged service all within
 tolerance.
+
+What "within tolerance" means, per signal:
+
+* **back near its baseline**: at most ``baseline * (1 + rel_tol)`` plus an absolute slack (a
+  couple of error-log lines per window are noise, not a relapse); or
+* **most of the excursion undone**: a signal that went far off during the incident and has come
+  back at least ``recover_share`` of the way (a service that now serves a surge it could not has
+  a higher latency than before the surge, and is fixed); or
+* for a **resource signal** (``saturation``, ``cpu``) on the target: under its ceiling (more load
+  on more replicas is not a failure).
+
+Resource signals are judged on the target only, and a caller of the target only on what its users
+see (error rate, latency, error logs, request rate): its cpu rightly moves with the load the
+target serves again. With a caller map (``callers``), the incident's services judged besides the
+target are its direct callers (what an action on the target can heal); without one, all of them.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from setpoint import snapshot
@@ -44,6 +59,11 @@ _HISTORY_S = 3600.0
 _RATE = "request_rate"
 _DONE_KEPT = 10_000
 _STATE_MODULES = ("setpoint.actuators", "setpoint.schemas")
+_USER_FACING = frozenset({"error_rate", "latency_p50_ms", "latency_p99_ms", "log_errors", _RATE})
+SLACK = {"log_errors": 3.0}
+"""Absolute slack per signal (error-log lines per window), on top of ``abs_tol``."""
+CEILINGS = {"saturation": 0.8, "cpu": 0.85}
+"""Resource signals that are healthy under a ceiling, whatever their baseline was."""
 
 
 @dataclass
@@ -55,6 +75,8 @@ class _Pending:
     services: list[str]
     baseline: dict[str, dict[str, float]]
     opened_at: float
+    peak: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The worst value of each signal between the incident's opening and the action."""
     good_streak: int = 0
     last_round: tuple[float, ...] = ()
     why: str = ""
@@ -93,12 +115,17 @@ class Verifier:
         streak: int = 3,
         quiet_ratio: float = 0.5,
         min_rate: float = 0.05,
+        recover_share: float = 0.8,
+        callers: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.rel_tol = rel_tol
         self.abs_tol = abs_tol
         self.streak = streak
         self.quiet_ratio = quiet_ratio
         self.min_rate = min_rate
+        self.recover_share = recover_share
+        self.callers = {k: frozenset(v) for k, v in (callers or {}).items()}
+        self._graph = callers is not None
         self._incidents: dict[str, Incident] = {}
         self._health: dict[str, _Health] = {}
         self._pending: dict[str, _Pending] = {}
@@ -132,18 +159,30 @@ class Verifier:
             return
         vs = spec(res.verb)
         inc = self._incidents.get(res.incident_id)
-        services = sorted({res.target, *(inc.services if inc else [])})
+        services = self._judged(res.target, inc.services if inc else [])
         onset = inc.opened_at.timestamp() if inc else now
         slis = (*vs.success_slis, _RATE)
+
+        def watched(svc: str) -> tuple[str, ...]:
+            return slis if svc == res.target else tuple(x for x in slis if x in _USER_FACING)
+
         self._pending[res.action_id] = _Pending(
             result=res,
             start=now,
             settle_until=now + vs.settle_s,
             deadline=now + vs.settle_s + vs.window_s,
             services=services,
-            baseline={s: self._baseline(s, onset, slis) for s in services},
+            baseline={s: self._baseline(s, onset, watched(s)) for s in services},
             opened_at=onset,
+            peak={s: self._peak(s, onset, now, watched(s)) for s in services},
         )
+
+    def _judged(self, target: str, services: Iterable[str]) -> list[str]:
+        """The target, and the incident's services an action on it can heal."""
+        if not self._graph:
+            return sorted({target, *services})
+        near = self.callers.get(target, frozenset())
+        return sorted({target, *(s for s in services if s in near)})
 
     def _baseline(self, service: str, before: float, slis: tuple[str, ...]) -> dict[str, float]:
         pts = [p for p in self._health.get(service, _Health()).points if p.ts.timestamp() < before]
@@ -152,6 +191,21 @@ class Verifier:
             vals = sorted(p.slis[name] for p in pts[-40:] if name in p.slis)
             if vals:
                 out[name] = vals[len(vals) // 2]
+        return out
+
+    def _peak(
+        self, service: str, since: float, until: float, slis: tuple[str, ...]
+    ) -> dict[str, float]:
+        pts = [
+            p
+            for p in self._health.get(service, _Health()).points
+            if since <= p.ts.timestamp() <= until
+        ]
+        out: dict[str, float] = {}
+        for n in slis:
+            vals = [p.slis[n] for p in pts if n in p.slis]
+            if n != _RATE and vals:
+                out[n] = max(vals)
         return out
 
     def tick(self, now: float) -> list[Verification]:
@@ -219,9 +273,20 @@ class Verifier:
             v = h.slis.get(name)
             if v is None:
                 return f"{service}.{name} is no longer measured"
-            if name != _RATE and v > b * (1 + self.rel_tol) + self.abs_tol * max(1.0, abs(b)):
+            if name != _RATE and not self._good(p, service, name, v, b):
                 return f"{service}.{name} {v:.3g} vs baseline {b:.3g}"
         return ""
+
+    def _good(self, p: _Pending, service: str, name: str, v: float, b: float) -> bool:
+        """Whether one signal is within tolerance (see the module's docstring)."""
+        slack = self.abs_tol * max(1.0, abs(b)) + SLACK.get(name, 0.0)
+        near = b * (1 + self.rel_tol) + slack
+        if v <= near:
+            return True
+        if service == p.result.target and name in CEILINGS and v <= CEILINGS[name]:
+            return True
+        peak = p.peak.get(service, {}).get(name)
+        return peak is not None and peak > near and v <= b + (1 - self.recover_share) * (peak - b)
 
     def _verdict(
         self,

@@ -45,6 +45,8 @@ _LOG_CLASS: tuple[tuple[FaultClass, re.Pattern[str]], ...] = (
 )
 _INFRA_OUTAGE = {"database", "queue", "external"}
 _MATERIAL = 0.1
+_FAILING = 0.05
+"""An error increase on the calls to a service (a share of them) that reads as calls failing."""
 """Explained fractions worth listing as evidence."""
 _NOTABLE = 2.0
 """Deviations (in robust standard deviations) worth listing as evidence."""
@@ -71,9 +73,11 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     node_kind = graph.kind(s.node)
     if node_kind == "cache" and kinds & {MetricKind.ERRORS, MetricKind.AVAILABILITY}:
         return FaultClass.POISONED_CACHE
-    if node_kind in _INFRA_OUTAGE and s.edge > 1.0:
+    failing = _calls_fail(ev)
+    if node_kind in _INFRA_OUTAGE and s.edge > 1.0 and failing:
         # A database, queue or external service its callers see failing: an outage to route
-        # around (one that only looks odd from inside, its callers unharmed, is not).
+        # around (one that only looks odd from inside, its callers unharmed, is not; nor is one
+        # its callers only see slower: more load reaching it is not a region down).
         return FaultClass.DEPENDENCY_OUTAGE
     strong = _strong([*ev.signals, *ev.host])
     if any(s.traits.kind is MetricKind.MEMORY and s.deviation.delta > 0 for s in strong[:3]):
@@ -81,10 +85,16 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     rising = {s.traits.kind for s in strong if s.deviation.delta > 0}
     if MetricKind.CPU in rising or {MetricKind.TRAFFIC, MetricKind.LATENCY} <= rising:
         return FaultClass.SATURATION
-    if s.own < 1.0 and s.edge > 1.0:
+    if s.own < 1.0 and s.edge > 1.0 and failing:
         # Its callers see it failing while it looks healthy from inside: it is unreachable.
         return FaultClass.DEPENDENCY_OUTAGE
     return FaultClass.UNKNOWN
+
+
+def _calls_fail(ev: NodeEvidence) -> bool:
+    """Whether calls to it started failing (traced by a caller): what an unreachable region looks
+    like from outside, as opposed to calls that only got slower."""
+    return any(e.error_increase >= _FAILING for e in ev.edges_in)
 
 
 def _log_classes(ev: NodeEvidence) -> list[str]:

@@ -83,6 +83,11 @@ class IncidentState:
         w = config.join_window_s
         if self.closed or not (self.onset - w <= onset <= self.last_onset() + w):
             return False
+        if onset > self.first_alert + w:
+            # Late: only the trouble it holds goes on (a service of it still firing). A new fault
+            # nearby long after its start is an incident of its own: one that never closes (its
+            # fault not fixed) must not swallow every later fault, and hide it from the loop.
+            return service in {m.service for m in self.members.values() if m.firing}
         if self.whole_graph:
             return True
         mine = self.services()

@@ -85,6 +85,21 @@ class Topology(BaseModel):
                 g.add_edge(s.name, s.runs_on, relation="runs_on")
         return g
 
+    def callers(self) -> dict[str, list[str]]:
+        """The declared callers of every declared node.
+
+        Examples
+        --------
+        >>> t = Topology.from_text("services: [{name: web, depends_on: [db]}, {name: db}]")
+        >>> t.callers()
+        {'web': [], 'db': ['web']}
+        """
+        out: dict[str, list[str]] = {s.name: [] for s in self.services}
+        for s in self.services:
+            for d in s.depends_on:
+                out.setdefault(d, []).append(s.name)
+        return out
+
     def domains(self) -> dict[str, str]:
         """The failure domain of every declared node (declared, or its component's)."""
         from setpoint.causal.graph import DependencyGraph

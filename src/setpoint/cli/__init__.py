@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "setpoint.cli.control_cmd",
     "setpoint.cli.trust_cmd",
     "setpoint.cli.keys_cmd",
+    "setpoint.cli.scenarios_cmd",
 )
 
 

@@ -15,13 +15,14 @@ from setpoint.detectors.ewma_z import EwmaZ
 from setpoint.detectors.flatline import Flatline
 from setpoint.detectors.half_space import HalfSpace
 from setpoint.detectors.level_shift import LevelShift
-from setpoint.detectors.monitor import DetectionConfig, SeriesMonitor
+from setpoint.detectors.monitor import PROFILES, DetectionConfig, SeriesMonitor
 from setpoint.detectors.quantile_z import QuantileZ
 from setpoint.detectors.seasonal_z import SeasonalZ
 from setpoint.detectors.stage import DetectionStage
 from setpoint.detectors.transition import TransitionSurprise
 
 __all__ = [
+    "PROFILES",
     "Alerter",
     "ContextEnsemble",
     "CounterRate",

@@ -41,6 +41,13 @@ class Alerter:
     hold
         While firing, a value at least this far from normal (the detector's ``deviation``) keeps
         the series firing.
+    sustain
+        ``None`` (the default): only scores make a sample abnormal. Otherwise a sample whose
+        value is at least this far from normal (the detector's ``deviation``) is abnormal
+        whatever its score. With ``min_duration`` above 1 and ``page`` out of reach, this is how
+        a series of 10-second infrastructure metrics pages on a degradation that *lasts*, not on
+        one odd sample: the novelty score marks the onset (and may rest after it), the distance
+        from normal confirms it sample after sample.
 
     Examples
     --------
@@ -49,6 +56,10 @@ class Alerter:
     [False, False, False, False, False, False, False, True, True, True, False, False]
     >>> a.step(0.99)
     True
+    >>> b = Alerter(threshold=0.6, page=1.01, min_duration=3, warmup=0, sustain=8.0)
+    >>> [b.step(s, deviation=d) for s, d in [(0.9, 9.0), (0.0, 1.0), (0.9, 9.0), (0.0, 9.0),
+    ...                                       (0.0, 9.0)]]
+    [False, False, False, False, True]
     """
 
     __slots__ = (
@@ -66,6 +77,7 @@ class Alerter:
         "page",
         "recovery",
         "spread",
+        "sustain",
         "threshold",
         "warmup",
     )
@@ -81,6 +93,7 @@ class Alerter:
         alpha: float = 0.01,
         spread: float = 6.0,
         hold: float = 6.0,
+        sustain: float | None = None,
     ) -> None:
         self.threshold = threshold
         self.page = page
@@ -91,6 +104,7 @@ class Alerter:
         self.alpha = alpha
         self.spread = spread
         self.hold = hold
+        self.sustain = sustain
         self._n = 0
         self._mean = 0.0
         self._var = 0.0
@@ -121,7 +135,8 @@ class Alerter:
             held = deviation is not None and deviation >= self.hold
             self._while_firing(score, thr, held)
         else:
-            self._while_quiet(score, thr, t)
+            far = self.sustain is not None and deviation is not None and deviation >= self.sustain
+            self._while_quiet(score, thr, t, far)
         return self.firing
 
     def _learn(self, score: float) -> None:
@@ -130,8 +145,8 @@ class Alerter:
         self._mean += a * d
         self._var = (1.0 - a) * (self._var + a * d * d)
 
-    def _while_quiet(self, score: float, thr: float, t: float | None) -> None:
-        if score < thr:
+    def _while_quiet(self, score: float, thr: float, t: float | None, far: bool = False) -> None:
+        if score < thr and not far:
             self.above = 0
             return
         self.above += 1

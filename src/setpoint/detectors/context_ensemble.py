@@ -83,10 +83,11 @@ class ContextEnsemble(Ensemble):
         warmup: int = 200,
         select: float = 0.8,
         outlier_weight: float = 0.25,
+        min_scale: float = 0.0,
     ) -> None:
         super().__init__(
             level_alpha, scale_alpha, shift_alpha, shift_clip, bins, bin_alpha, clip, memory,
-            sharpness, warmup, select, outlier_weight,
+            sharpness, warmup, select, outlier_weight, min_scale,
         )  # fmt: skip
         self.levels = levels
         self.margin = margin

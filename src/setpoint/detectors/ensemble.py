@@ -59,6 +59,10 @@ class Ensemble(Detector):
         Relative weight of a winsorised residual in the scale: below 1, a persisting shift
         widens the scale slowly, so it stays visible (and an alert on it stays up) for about
         ``1 / (3 * scale_alpha * outlier_weight)`` samples before it is the new normal.
+    min_scale
+        Smallest robust scale, in the series' own unit (0: none). A series of small counts
+        (error-log lines per window: mostly 0, now and then 1) has a tiny scale, so one line
+        would be twenty scales from normal; with ``min_scale=1`` a change of one is one scale.
 
     Examples
     --------
@@ -84,6 +88,7 @@ class Ensemble(Detector):
         "clip",
         "level_alpha",
         "memory",
+        "min_scale",
         "outlier_weight",
         "scale_alpha",
         "select",
@@ -107,6 +112,7 @@ class Ensemble(Detector):
         warmup: int = 200,
         select: float = 0.8,
         outlier_weight: float = 0.25,
+        min_scale: float = 0.0,
     ) -> None:
         self.level_alpha = level_alpha
         self.scale_alpha = scale_alpha
@@ -120,6 +126,7 @@ class Ensemble(Detector):
         self.warmup = warmup
         self.select = select
         self.outlier_weight = outlier_weight
+        self.min_scale = min_scale
         self._n = 0
         self._level = self._dev = self._fast = self._prof_dev = 0.0
         self._rec_point = self._rec_shift = 0.0
@@ -129,7 +136,7 @@ class Ensemble(Detector):
 
     # -- the residuals -----------------------------------------------------------------------
     def _floor(self) -> float:
-        return 1e-3 * abs(self._level) + 1e-12
+        return max(self.min_scale, 1e-3 * abs(self._level) + 1e-12)
 
     def _bin(self, t: float | None) -> int:
         if t is None or not self.bins:
@@ -228,7 +235,7 @@ class Ensemble(Detector):
         return self._level if self._n else None
 
     def deviation(self, x: float, t: float | None = None) -> float | None:
-        if self._n < _RECORDS_FROM:
+        if self._n < max(self.warmup, _RECORDS_FROM):  # the scale settles over the warm-up
             return None
         e, s = self._point(x, self._bin(t))
         return abs(e) / s

@@ -31,6 +31,9 @@ class DetectionConfig(BaseModel):
     """The threshold is at least this many standard deviations above the series' usual scores."""
     hold: float = 12.0
     """A firing series stays firing while its value is this many robust scales from normal."""
+    sustain: float | None = None
+    """A quiet series' sample this many robust scales from normal is abnormal whatever its
+    score (``None``: scores alone decide); see :class:`~setpoint.detectors.alerting.Alerter`."""
     evidence_threshold: float = 0.6
     """Other series of a firing service scoring above this are attached as evidence."""
     min_duration: int = 2
@@ -48,7 +51,16 @@ class DetectionConfig(BaseModel):
     health_interval_s: float = 15.0
     log_interval_s: float = 15.0
 
-    def new_detector(self) -> Detector:
+    count_prefix: str = "log_errors"
+    """Series named with this prefix are small counts per window (the stage's error-log counts)
+    ..."""
+    count_scale: float = 1.0
+    """...whose robust scale is at least this (``min_scale`` of the ensemble detectors): a
+    change of one line is not an excursion."""
+
+    def new_detector(self, count: bool = False) -> Detector:
+        if count and self.detector in _SCALED:
+            return make(self.detector, **{"min_scale": self.count_scale, **self.detector_params})
         return make(self.detector, **self.detector_params)
 
     def new_alerter(self) -> Alerter:
@@ -61,10 +73,45 @@ class DetectionConfig(BaseModel):
             warmup=self.warmup,
             spread=self.spread,
             hold=self.hold,
+            sustain=self.sustain,
         )
 
-    def new_monitor(self) -> SeriesMonitor:
-        return SeriesMonitor(self.new_detector(), self.new_alerter())
+    @classmethod
+    def profile(cls, name: str, **overrides: Any) -> DetectionConfig:
+        """A named alerting profile (see :data:`PROFILES`), with ``overrides`` on top.
+
+        Examples
+        --------
+        >>> DetectionConfig.profile("nab") == DetectionConfig()
+        True
+        >>> infra = DetectionConfig.profile("infra")
+        >>> infra.min_duration, infra.page > 1.0, infra.sustain
+        (3, True, 8.0)
+        """
+        if name not in PROFILES:
+            msg = f"unknown detection profile {name!r}; known: {sorted(PROFILES)}"
+            raise ValueError(msg)
+        return cls(**{**PROFILES[name], **overrides})
+
+    def new_monitor(self, name: str = "") -> SeriesMonitor:
+        """A monitor for the series ``name`` (a count series gets its scale floor)."""
+        count = bool(name) and name.startswith(self.count_prefix)
+        return SeriesMonitor(self.new_detector(count), self.new_alerter())
+
+
+_SCALED = {"ensemble", "context_ensemble"}
+"""Detectors that take ``min_scale``."""
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "nab": {},
+    "infra": {"page": 1.01, "min_duration": 3, "sustain": 8.0},
+}
+"""Alerting profiles. ``nab``: the defaults, picked on the NAB benchmark (a sample scoring 0.6
+fires at once: NAB rewards the earliest alert, and its files are 5-minute series). ``infra``:
+what the stream workers run on 10-second infrastructure metrics (``SETPOINT_DETECTION_PROFILE``):
+nothing fires on one sample; an excursion fires once three samples in a row are abnormal (a
+novel score, or a value at least 8 robust scales from normal), so a single odd sample never opens
+an incident, at the price of about 20 s of detection time. Same detector, same thresholds."""
 
 
 class SeriesMonitor:
@@ -101,7 +148,9 @@ class SeriesMonitor:
         """Score ``x`` seen at ``t``, learn it, update the alert state; return the score."""
         # While firing, how far the value still is from normal keeps a persisting degradation
         # firing after its score has stopped rising (the score measures novelty, not distance).
-        dev = self.detector.deviation(x, t) if self.alerter.firing else None
+        a = self.alerter
+        watch = a.firing or a.sustain is not None
+        dev = self.detector.deviation(x, t) if watch else None
         self.score = self.detector.update(x, t)
         self.alerter.step(self.score, t, dev)
         self.n += 1

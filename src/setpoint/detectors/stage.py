@@ -116,7 +116,7 @@ class DetectionStage:
         key = f"{name}@{instance}" if instance else name
         m = series.get(key)
         if m is None:
-            m = series[key] = self.config.new_monitor()
+            m = series[key] = self.config.new_monitor(name)
         if t > self._now:
             self._now = t
         m.observe(value, t)

@@ -9,10 +9,11 @@ exception; the caps hold whatever a rule says, counting what is in flight across
 agents with each action's dependents; a revoked agent issues nothing that runs.
 """
 
-from setpoint.policy.decide import Decided, Decider, Outputs, Phase
+from setpoint.policy.decide import Decider, Phase
 from setpoint.policy.envelope import PolicyEnvelope, Proposal, Verdict
 from setpoint.policy.inventory import Inventory, ServiceInfo, touched
 from setpoint.policy.model import Limits, Policy, PolicyFile, TrustConfig
+from setpoint.policy.outputs import Decided, Outputs
 from setpoint.policy.revocation import Revocations
 from setpoint.policy.rules import Caps, ChangeFreeze, Effect, Rule, Selector, Subject, Window
 from setpoint.policy.signing import SigningKey, VerifyKey, sign, verify

@@ -99,19 +99,20 @@ def _sum(actions: Iterable[Action]) -> dict[str, int]:
 
 
 def _cooldown(caps: Caps, this: Action, state: LiveState) -> Breach | None:
-    # The next step of the same incident (after an undo) is not a flap; a repeat of the same
-    # verb, or another incident's action on the same target, is.
+    # Any action on a target its cooldown covers is refused, whichever incident or verb: the
+    # policy promises `cooldown_s` between actions on the same target, and a second verb right
+    # after a failed first one (and its undo) is the flap it exists to stop. Only ``undo``, the
+    # brake, is exempt (the envelope allows it before any cap).
     last = state.last_action.get(this.target)
     if caps.cooldown_s is None or last is None:
         return None
-    t, incident, verb = last
-    same_step = incident == this.incident_id and verb != this.subject.verb
-    if same_step or this.started - t >= caps.cooldown_s:
-        return None
+    t, _incident, verb = last
     ago = this.started - t
+    if ago >= caps.cooldown_s:
+        return None
     return (
         "cooldown_s",
-        f"{this.target} was acted on {ago:.0f}s ago (cooldown {caps.cooldown_s:.0f}s)",
+        f"{this.target} was acted on {ago:.0f}s ago ({verb}; cooldown {caps.cooldown_s:.0f}s)",
     )
 
 

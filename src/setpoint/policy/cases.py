@@ -1,22 +1,16 @@
-"""What the decide stage keeps per incident and what one step of it returns: the phase of each
-incident's case, the outputs to publish, and a policy decision kept for the ledger."""
+"""What the decide stage keeps per incident: the phase of each incident's case and what it has
+tried (what one step returns is in ``outputs``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from setpoint.schemas import (
-    AnyCommand,
-    ApprovalDecision,
-    ApprovalRequest,
-    Escalation,
-    Incident,
-    PolicyDecision,
-    TrustRecord,
-)
+from setpoint.policy.relapse import Settled
+from setpoint.schemas import AnyCommand, ApprovalRequest, Incident
 
-__all__ = ["Case", "Decided", "Outputs", "Phase"]
+__all__ = ["Case", "Phase"]
 
 
 class Phase(StrEnum):
@@ -30,36 +24,6 @@ class Phase(StrEnum):
 
 
 @dataclass
-class Decided:
-    """A policy decision on one proposal, kept for the ledger whatever its outcome."""
-
-    incident_id: str
-    verb: str
-    target: str
-    decision: PolicyDecision
-
-
-@dataclass
-class Outputs:
-    commands: list[AnyCommand] = field(default_factory=list)
-    approvals: list[ApprovalRequest] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)
-    decisions: list[Decided] = field(default_factory=list)
-    trust: list[tuple[TrustRecord, bool]] = field(default_factory=list)
-    """Updated trust records, each with whether its mode changed (to publish and record)."""
-    answers: list[ApprovalDecision] = field(default_factory=list)
-    """Default denials of approval requests nobody answered in time."""
-
-    def extend(self, other: Outputs) -> None:
-        self.commands += other.commands
-        self.approvals += other.approvals
-        self.escalations += other.escalations
-        self.decisions += other.decisions
-        self.trust += other.trust
-        self.answers += other.answers
-
-
-@dataclass
 class Case:
     incident: Incident
     phase: Phase = Phase.IDLE
@@ -68,3 +32,17 @@ class Case:
     attempts: int = 0
     current: AnyCommand | None = None
     approval: ApprovalRequest | None = None
+    tops: set[tuple[str, str]] = field(default_factory=set)
+    """The leading (service, fault class) pairs it acted or escalated on."""
+    last_action: float = -math.inf
+    settled: Settled | None = None
+    """What it knew when it last resolved or escalated (see ``relapse``)."""
+    only_top: bool = False
+    """Reopened: only the leading hypothesis is a candidate."""
+
+    def settle(self, phase: Phase) -> None:
+        self.phase = phase
+        seen = frozenset(self.incident.anomaly_ids)
+        self.settled = Settled(
+            phase == Phase.RESOLVED, seen, frozenset(self.tops), self.last_action
+        )

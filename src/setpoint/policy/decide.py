@@ -5,16 +5,19 @@ and the trust each agent earns or loses along the way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from setpoint import snapshot
 from setpoint.clock import to_datetime
 from setpoint.errors import DecodeError
 from setpoint.policy.approvals import timed_out
-from setpoint.policy.cases import Case, Decided, Outputs, Phase
+from setpoint.policy.cases import Case, Phase
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
 from setpoint.policy.issue import new_command, undo_command
 from setpoint.policy.learning import Learner
+from setpoint.policy.outputs import Decided, Outputs, escalation
+from setpoint.policy.relapse import pairs, reopen_reason
 from setpoint.policy.signing import SigningKey, sign
 from setpoint.policy.trust import TrustBook, TrustEvent
 from setpoint.schemas import (
@@ -25,7 +28,6 @@ from setpoint.schemas import (
     ApprovalRequest,
     ControlEvent,
     DecisionOutcome,
-    Escalation,
     Hypothesis,
     Incident,
     IncidentStatus,
@@ -37,6 +39,10 @@ from setpoint.schemas import (
     new_id,
 )
 from setpoint.schemas.verbs import Reversibility, spec
+
+_STANDS_S = 3600.0
+"""How long a configuration change verified to work is not applied again by another incident."""
+
 
 __all__ = ["Decided", "Decider", "Outputs", "Phase"]
 
@@ -63,6 +69,10 @@ class Decider:
         blip that recovers by itself (the diagnose stage closes it) never wakes anyone.
     trust
         The trust book (``None``: a fresh one with the policy's trust settings).
+    min_confidence
+        A diagnosis less sure than this is not acted on: like a novel one, it is paged after
+        ``page_after_s`` unless it firms up meanwhile (a close race between candidates is a
+        guess, and a wrong action costs more than a page).
     """
 
     def __init__(
@@ -74,6 +84,7 @@ class Decider:
         act_confidence: float = 0.8,
         page_after_s: float = 180.0,
         trust: TrustBook | None = None,
+        min_confidence: float = 0.4,
     ) -> None:
         self.envelope = envelope
         self.key = key
@@ -81,6 +92,9 @@ class Decider:
         self.settle_s = settle_s
         self.act_confidence = act_confidence
         self.page_after_s = page_after_s
+        self.min_confidence = min_confidence
+        self._stood: dict[tuple[str, str], float] = {}
+        """(service, verb) -> when a configuration change there was verified to work."""
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
@@ -116,6 +130,8 @@ class Decider:
         if case is None:
             case = self._cases[inc.incident_id] = Case(inc)
         case.incident = inc
+        if case.settled is not None and case.phase == Phase.RESOLVED:
+            self._reopen(case, now)
         if case.phase != Phase.IDLE:
             return Outputs()
         if inc.status == IncidentStatus.RECOVERED:
@@ -123,15 +139,35 @@ class Decider:
             return Outputs()
         return self._consider(case, now)
 
+    def _reopen(self, case: Case, now: float) -> None:
+        """A fault that came back after a fix: act again (through the envelope, on the leading
+        hypothesis only; past the attempts cap the envelope refuses and the case escalates)."""
+        lim = self.envelope.policy.file.limits
+        if case.settled is None:
+            return
+        cap = lim.max_attempts_per_incident
+        why = reopen_reason(case.settled, case.incident, case.attempts, cap, lim.cooldown_s, now)
+        if why is None:
+            return
+        top = case.incident.hypotheses[0]
+        case.tried -= {(top.service, v) for v in top.actions}
+        case.phase, case.only_top, case.settled = Phase.IDLE, True, None
+        case.history.append(f"reopened: {why}")
+
     def _consider(self, case: Case, now: float) -> Outputs:
         inc = case.incident
         age = now - inc.opened_at.timestamp()
-        if inc.novel and age < self.page_after_s:
+        unsure = inc.novel or inc.confidence < self.min_confidence
+        if unsure and age < self.page_after_s:
             return Outputs()
         if age < self.settle_s and inc.confidence < self.act_confidence:
             return Outputs()
+        case.tops = set(pairs(inc, case.tops))
         if inc.novel:
             return self._escalate(case, "novel", "no known fault class explains it", now)
+        if unsure:
+            why = f"confidence {inc.confidence:.2f} is under {self.min_confidence:g}: a guess"
+            return self._escalate(case, "low_confidence", why, now)
         return self._next(case, now)
 
     def on_result(self, res: ActionResult, now: float) -> Outputs:
@@ -167,7 +203,9 @@ class Decider:
         cmd = case.current
         case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
         if v.outcome == VerificationOutcome.RECOVERED:
-            case.phase = Phase.RESOLVED
+            if spec(cmd.verb).reversibility != Reversibility.STATELESS:
+                self._stood[(cmd.target, str(cmd.verb))] = now
+            case.settle(Phase.RESOLVED)
             return out
         if v.outcome == VerificationOutcome.INCONCLUSIVE:
             step = self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
@@ -214,18 +252,22 @@ class Decider:
         return out
 
     # -- choosing ----------------------------------------------------------------------------
-    def _candidates(self, case: Case) -> list[tuple[Hypothesis, str]]:
+    def _candidates(self, case: Case, now: float) -> list[tuple[Hypothesis, str]]:
+        # A configuration change verified to work within the hour stands (a renewed certificate,
+        # a rollback): another incident applying it again would change nothing but add risk.
+        hyps = case.incident.hypotheses
         return [
             (h, verb)
-            for h in case.incident.hypotheses
+            for h in (hyps[:1] if case.only_top else hyps)
             for verb in h.actions
             if (h.service, verb) not in case.tried
+            and now - self._stood.get((h.service, verb), -math.inf) >= _STANDS_S
         ]
 
     def _next(self, case: Case, now: float) -> Outputs:
         out = Outputs()
         ttl = self.envelope.policy.file.limits.command_ttl_s
-        for hyp, verb in self._candidates(case):
+        for hyp, verb in self._candidates(case, now):
             case.tried.add((hyp.service, verb))
             if verb == Verb.ESCALATE:
                 break
@@ -266,6 +308,7 @@ class Decider:
         signed = sign(cmd, self.key)
         case.current = signed
         case.attempts += 1
+        case.last_action = now
         case.phase = Phase.ACTING
         self.state.started(self.envelope.action(Proposal.of(signed), signed.command_id, now))
         self.learner.issued(signed)
@@ -319,28 +362,11 @@ class Decider:
         return out
 
     def _escalate(self, case: Case, code: str, reason: str, now: float) -> Outputs:
-        case.phase = Phase.ESCALATED
-        inc = case.incident
-        top = inc.hypotheses[0] if inc.hypotheses else None
-        esc = Escalation(
-            escalation_id=new_id("esc"),
-            incident_id=inc.incident_id,
-            domain=inc.domain,
-            ts=to_datetime(now),
-            reason_code=code,
-            reason=reason[:1000],
-            tried=case.history[-20:],
-            context={
-                "summary": inc.summary,
-                "services": inc.services,
-                "top_hypothesis": top.model_dump(mode="json") if top else None,
-                "confidence": inc.confidence,
-                "rollback": f"setpoint rollback {case.current.command_id}"
-                if case.current
-                else None,
-            },
+        case.settle(Phase.ESCALATED)
+        cmd = case.current.command_id if case.current else None
+        return Outputs(
+            escalations=[escalation(case.incident, code, reason, case.history, cmd, now)]
         )
-        return Outputs(escalations=[esc])
 
     def domain_of(self, incident_id: str) -> str | None:
         case = self._cases.get(incident_id)

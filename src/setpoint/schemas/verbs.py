@@ -103,6 +103,9 @@ class VerbSpec:
 
 
 _SLIS = ("error_rate", "latency_p99_ms", "health_failed", "log_errors")
+_AVAILABILITY = ("error_rate", "health_failed", "log_errors")
+"""What a traffic shift off a region that is down restores: answers. The region left serving
+more is slower; past its capacity that is a saturation (``scale``), not a shift that failed."""
 
 CATALOG: dict[Verb, VerbSpec] = {
     s.verb: s
@@ -187,7 +190,7 @@ CATALOG: dict[Verb, VerbSpec] = {
             "restore the captured traffic split",
             ("traffic",),
             "the service runs in two regions or more; the destination is one with an instance up",
-            _SLIS,
+            _AVAILABILITY,
             30.0,
             240.0,
         ),

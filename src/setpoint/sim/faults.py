@@ -400,6 +400,32 @@ class PlannedChange(TimelineItem):
         ]
 
 
+class TrafficShift(TimelineItem):
+    """A benign change of load, not a fault: a marketing e-mail, a batch job, a quiet holiday.
+
+    ``factor`` multiplies the requests arriving at the service (and what it forwards to its
+    callees) from ``at`` for ``duration_s`` (or to the end). Within capacity it breaks nothing,
+    but request rates, cpu and latencies move: a red herring for detection, and the noise of a
+    realistic quiet period.
+
+    Examples
+    --------
+    >>> from setpoint.sim.spec import FleetSpec
+    >>> w = World(FleetSpec(services={"api": {}}), start=0.0, id_prefix="d")
+    >>> s = TrafficShift(traffic="surge", service="api", at=10, factor=1.5, duration_s=60)
+    >>> s.effect(w, 20.0).load_factor, s.effect(w, 80.0)
+    (1.5, None)
+    """
+
+    traffic: Literal["surge", "drop"]
+    factor: Annotated[float, Field(gt=0.0, le=100.0)] = 1.5
+
+    def effect(self, world: World, t: float) -> Effect | None:
+        start = self.onset(world)
+        end = math.inf if self.duration_s is None else start + self.duration_s
+        return Effect(load_factor=self.factor) if start <= t < end else None
+
+
 FAULTS: dict[str, type[Fault]] = {
     cls.model_fields["fault"].default: cls
     for cls in (

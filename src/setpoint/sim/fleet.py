@@ -19,7 +19,7 @@ from setpoint.clock import to_datetime
 from setpoint.schemas import ChangeEvent, ChangeType, Event
 from setpoint.sim.actions import ApplyResult, Plan, plan_action
 from setpoint.sim.emit import Emitter, event_time
-from setpoint.sim.faults import Fault, TimelineItem
+from setpoint.sim.faults import Fault, TimelineItem, TrafficShift
 from setpoint.sim.physics import Effect, Reading, evaluate
 from setpoint.sim.spec import FleetSpec, LoadProfile
 from setpoint.sim.state import World
@@ -244,7 +244,7 @@ class Fleet:
             return self._readings
         effects: dict[str, list[Effect]] = {}
         for k, item in enumerate(self.timeline):
-            if k in self._begun and isinstance(item, Fault):
+            if k in self._begun and isinstance(item, Fault | TrafficShift):
                 e = item.effect(self._world, t)
                 if e is not None:
                     effects.setdefault(item.service, []).append(e)

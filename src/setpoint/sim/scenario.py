@@ -36,6 +36,8 @@ from setpoint.sim.faults import (
     PlannedChange,
     PoisonedCache,
     Saturation,
+    TimelineItem,
+    TrafficShift,
 )
 from setpoint.sim.fleet import Fleet
 from setpoint.sim.spec import FleetSpec, LoadProfile
@@ -47,8 +49,12 @@ M = TypeVar("M", bound=BaseModel)
 def _entry_tag(v: Any) -> str | None:
     if isinstance(v, dict):
         fault = v.get("fault")
-        return str(fault) if fault is not None else ("change" if "change" in v else None)
-    return getattr(v, "fault", None) or ("change" if isinstance(v, PlannedChange) else None)
+        if fault is not None:
+            return str(fault)
+        return next((k for k in ("change", "traffic") if k in v), None)
+    if isinstance(v, PlannedChange):
+        return "change"
+    return "traffic" if isinstance(v, TrafficShift) else getattr(v, "fault", None)
 
 
 TimelineEntry = Annotated[
@@ -60,11 +66,14 @@ TimelineEntry = Annotated[
     | Annotated[ExpiredCredential, Tag("expired_credential")]
     | Annotated[DependencyOutage, Tag("dependency_outage")]
     | Annotated[Novel, Tag("novel")]
-    | Annotated[PlannedChange, Tag("change")],
+    | Annotated[PlannedChange, Tag("change")]
+    | Annotated[TrafficShift, Tag("traffic")],
     Discriminator(
         _entry_tag,
         custom_error_type="timeline_entry",
-        custom_error_message="each entry needs 'fault: <class>' or 'change: <kind>'",
+        custom_error_message=(
+            "each entry needs 'fault: <class>', 'change: <kind>' or 'traffic: surge|drop'"
+        ),
     ),
 ]
 
@@ -98,20 +107,41 @@ class Scenario(BaseModel):
     fleet: FleetSpec
     load: LoadProfile = LoadProfile()
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    topology: str | None = None
+    """The declared topology Setpoint is given for this fleet (a path relative to this file);
+    ``None``: the runner's (``config/topology.yaml``, the shop's)."""
+    held_out: bool = False
+    """Kept aside from tuning: the suite reports it separately, to see whether results carry
+    over to scenarios nobody tuned the loop on."""
+    tags: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]] = Field(
+        default_factory=list
+    )
+    """Free labels (``overlap``, ``storm``, ``flapping``, ``quiet``...) the report groups by."""
 
     def faults(self) -> list[Fault]:
         return [e for e in self.timeline if isinstance(e, Fault)]
 
     def build(
-        self, seed: int | None = None, *, start: float | None = None, id_prefix: str | None = None
+        self,
+        seed: int | None = None,
+        *,
+        start: float | None = None,
+        id_prefix: str | None = None,
+        history_s: float = 0.0,
     ) -> Fleet:
-        """A fresh fleet of this scenario, with its timeline scheduled."""
+        """A fresh fleet of this scenario, with its timeline scheduled.
+
+        ``history_s`` seconds of quiet history come first: the fleet starts that much earlier
+        and the timeline (offsets from the scenario's start) is moved back by as much, so the
+        detectors have learned the fleet by the time the scenario proper begins.
+        """
+        begin = self.start.timestamp() if start is None else start
         return Fleet(
             self.fleet,
-            start=self.start.timestamp() if start is None else start,
+            start=begin - history_s,
             seed=self.seed if seed is None else seed,
             load=self.load,
-            timeline=self.timeline,
+            timeline=[_later(i, history_s) for i in self.timeline] if history_s else self.timeline,
             id_prefix=id_prefix,
         )
 
@@ -136,6 +166,10 @@ class Scenario(BaseModel):
                 seen.add(fid)
                 out += _truth_problems(self, item, here)
         return out
+
+
+def _later(item: TimelineItem, by: float) -> TimelineItem:
+    return item.model_copy(update={"at": item.at + by})
 
 
 def _truth_problems(sc: Scenario, f: Fault, here: Loc) -> list[tuple[Loc, str]]:
@@ -186,6 +220,13 @@ def load_scenario(path: str | Path) -> Scenario:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         file, line = _where(p, node, loc)
         raise ScenarioFileError(msg + more, path=str(file), line=line, field=_dotted(loc))
+    if sc.topology is not None:
+        topo = (p.parent / sc.topology).resolve()
+        if not topo.is_file():
+            file, line = _where(p, node, ("topology",))
+            msg = f"no topology file at {topo}"
+            raise ScenarioFileError(msg, path=str(file), line=line, field="topology")
+        sc = sc.model_copy(update={"topology": str(topo)})
     return sc
 
 

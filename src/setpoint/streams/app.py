@@ -70,7 +70,9 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
     keepers: dict[str, Keeper] = {}
     consumed: set[str] = set()
     if "detect" in wanted:
-        stage = DetectionStage(DetectionConfig(), topology.domains())
+        stage = DetectionStage(
+            DetectionConfig.profile(settings.detection_profile), topology.domains()
+        )
         keepers["detect"] = _keeper(rt, "detect", [METRICS, LOGS, HEALTHCHECKS, CHANGES], stage)
         agents.add_detect(rt, stage, keepers["detect"])
         consumed |= {METRICS.name, LOGS.name, HEALTHCHECKS.name, CHANGES.name}
@@ -80,7 +82,7 @@ def worker_app(settings: Settings) -> tuple[faust.App, Runtime]:
         agents.add_diagnose(rt, diagnoser, keepers["diagnose"])
         _evidence(app, rt, settings, diagnoser, keepers["diagnose"], consumed)
     if "verify" in wanted:
-        verifier = Verifier()
+        verifier = Verifier(callers=topology.callers())
         keepers["verify"] = _keeper(rt, "verify", [HEALTH, RESULTS, INCIDENTS], verifier)
         agents.add_verify(rt, verifier, keepers["verify"])
     if "decide" in wanted:

@@ -31,6 +31,8 @@ class InProcessFleetBackend(SimFleetBackend):
         super().__init__("inprocess://fleet")
         self.fleet = fleet
         self.clock = clock
+        self.applied: list[dict[str, Any]] = []
+        """Every action and undo the fleet was asked to apply, with its answer (for scoring)."""
 
     def _call(
         self, rec: CallRecorder, op: str, method: str, path: str, body: dict[str, Any] | None
@@ -57,4 +59,9 @@ class InProcessFleetBackend(SimFleetBackend):
             res = self.fleet.undo(body["verb"], body["target"], body.get("captured", {}), t)
         else:
             return 404, {"detail": f"no route {method} {path}"}
+        params = dict(body.get("params") or {})
+        self.applied.append(
+            {"t": t, "undo": path == "/undo", "action_id": body["action_id"], "params": params,
+             **res.model_dump()}
+        )  # fmt: skip
         return 200, {**res.model_dump(mode="json"), "sim_time": t, "action_id": body["action_id"]}

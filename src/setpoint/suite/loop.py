@@ -14,9 +14,10 @@ from setpoint.causal import Diagnoser, Topology
 from setpoint.clock import to_datetime
 from setpoint.detectors import DetectionConfig, DetectionStage
 from setpoint.ledger import events as le
-from setpoint.policy import Decider, Outputs, Policy, PolicyEnvelope, ServiceInfo
+from setpoint.policy import Decider, Outputs, Policy, PolicyEnvelope
 from setpoint.schemas import (
     ActionResult,
+    AnyCommand,
     ApprovalDecision,
     ApprovalRequest,
     ChangeEvent,
@@ -29,7 +30,9 @@ from setpoint.schemas import (
 from setpoint.schemas.base import seed_ids
 from setpoint.sim.fleet import Fleet
 from setpoint.sim.scenario import Scenario
+from setpoint.streams.loading import inventory
 from setpoint.suite.backend import InProcessFleetBackend
+from setpoint.suite.trace import FaultTruth, TruthWatcher
 
 
 @dataclass(frozen=True)
@@ -39,23 +42,36 @@ class LoopConfig:
     seed: int | None = None
     step_s: float = 5.0
     """Event-time seconds between two passes through the stages (the streams' batch window)."""
-    history_s: float | None = None
-    """Seconds of the scenario played before anything is watched-for-effect; default: up to a
-    minute before the first fault (the detectors learn from it, as from a fast-forward)."""
+    history_s: float = 3600.0
+    """Quiet history played before the scenario's start (its timeline moves back by as much):
+    the detectors learn the fleet from it, as the demo's fast-forward does. Not scored."""
+    tail_s: float = 0.0
+    """Observation after the scenario's end (nothing new happens): time for a slow strategy
+    (the modelled human) to finish what it started. Scored."""
     approval_delay_s: float = 120.0
     """How long the modelled human takes to answer an approval request (always approves)."""
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    detection: DetectionConfig = field(default_factory=lambda: DetectionConfig.profile("infra"))
+    """The stream workers' detection profile (``SETPOINT_DETECTION_PROFILE``, ``infra``)."""
+    telemetry: Callable[[float, list[Any]], None] | None = None
+    """Called with every step's telemetry (to record it for a replay)."""
 
 
 @dataclass
 class LoopRun:
-    """What happened: every ledger event in order, and the fleet's ground truth at the end."""
+    """What happened: every ledger event in order, the fleet's ground truth at the end, every
+    fault's symptomatic spans, and every action the fleet applied."""
 
     scenario: str
     events: list[LedgerEvent] = field(default_factory=list)
     truth: list[dict[str, Any]] = field(default_factory=list)
     start: float = 0.0
+    """When the scenario proper begins (after the history)."""
     end: float = 0.0
+    faults: list[FaultTruth] = field(default_factory=list)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    """The fleet's log of applied actions and undos (``InProcessFleetBackend.applied``)."""
+    commands: dict[str, AnyCommand] = field(default_factory=dict)
+    """The command behind each action id."""
 
 
 class ClosedLoop:
@@ -89,17 +105,18 @@ class ClosedLoop:
         self.config = config or LoopConfig()
         self.key = key
         self.now = 0.0
-        self.fleet: Fleet = scenario.build(self.config.seed)
-        services = {
-            s.name: ServiceInfo(tier=s.tier, replicas=s.replicas) for s in topology.services
-        }
-        envelope = PolicyEnvelope(policy, services)
+        self.fleet: Fleet = scenario.build(self.config.seed, history_s=self.config.history_s)
+        self.truth = TruthWatcher(self.fleet)
+        # The workers' inventory (callers included): without them a blast radius is only the
+        # target's own instances, and the envelope lets past the fleet-share cap what the
+        # fleet then feels in every caller.
+        envelope = PolicyEnvelope(policy, inventory(topology))
         self.detect = DetectionStage(self.config.detection, topology.domains())
         self.diagnose = Diagnoser(topology.graph())
         self.decide = Decider(envelope, key)
-        self.verify = Verifier()
-        backend = InProcessFleetBackend(self.fleet, lambda: self.now)
-        self.actuator = Actuator(envelope, key, backend, records)
+        self.verify = Verifier(callers=topology.callers())
+        self.backend = InProcessFleetBackend(self.fleet, lambda: self.now)
+        self.actuator = Actuator(envelope, key, self.backend, records)
         self.run_ = LoopRun(scenario.name)
         self._approvals: list[tuple[float, ApprovalRequest]] = []
 
@@ -111,20 +128,26 @@ class ClosedLoop:
             seed_ids(None)
 
     def _run(self) -> LoopRun:
-        start = self.fleet.start
-        end = start + self.scenario.duration_s
+        start = self.fleet.start + self.config.history_s
+        end = start + self.scenario.duration_s + self.config.tail_s
         self.run_.start, self.run_.end = start, end
-        t = start
+        t = self.fleet.start
         while t < end:
             t = min(end, t + self.config.step_s)
             self.step(t)
+            self.truth.watch(t)
         self.run_.truth = self.fleet.ground_truth()
+        self.run_.faults = self.truth.faults
+        self.run_.applied = self.backend.applied
         return self.run_
 
     # -- one pass ----------------------------------------------------------------------------
     def step(self, t: float) -> None:
         self.now = t
-        for ev in self.fleet.step(t):
+        events = self.fleet.step(t)
+        if self.config.telemetry is not None:
+            self.config.telemetry(t, events)
+        for ev in events:
             self._telemetry(ev)
         anomalies, health = self.detect.flush(t)
         for h in health:
@@ -169,7 +192,9 @@ class ClosedLoop:
             self._record(le.escalation(esc))
         for cmd in out.commands:
             self._record(le.command(cmd, str(cmd.verb)))
-            self._result(self.actuator.execute(cmd))
+            res = self.actuator.execute(cmd)
+            self.run_.commands[res.action_id] = cmd
+            self._result(res)
 
     def _result(self, res: ActionResult) -> None:
         self._record(le.action(res))

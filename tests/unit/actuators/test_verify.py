@@ -208,3 +208,55 @@ def test_recovery_needs_new_summaries_not_repeated_looks_at_one() -> None:
     assert v.tick(1215.0) == []
     v.on_health(health("api", 1230.0))
     assert [o.outcome for o in v.tick(1230.0)] == ["recovered"]
+
+
+def test_a_traffic_shift_is_judged_on_answers_not_on_the_remaining_region_being_slower() -> None:
+    # db's region is down: its callers' calls fail. Shifted, they get answers again from the
+    # other region, slower (it serves all of it): the shift worked; a rollback's slowness is not.
+    def judged(verb: str) -> str:
+        v = Verifier()
+        warm(v, ["db"])
+        v.on_incident(incident([hypothesis("db", "dependency_outage", [verb])], opened=1000))
+        run(v, 1000, 1100, {"db": {"error_rate": 0.4}})
+        v.on_result(executed(verb, "db", 1100.0), 1100.0)
+        out = run(v, 1100, 1700, {"db": {"latency_p99_ms": 400.0}})
+        return str(out[0].outcome)
+
+    assert judged("shift_traffic") == "recovered"
+    assert judged("rollback_deploy") == "not_recovered"
+
+
+def test_a_scaled_out_target_under_its_ceiling_with_busier_callers_is_recovered() -> None:
+    # catalog served a surge it could not; scaled, it serves it at 70% saturation (baseline
+    # 30%), and frontend's cpu rightly follows the load it can now pass on. Callers are judged
+    # on what their users see, resource signals on the target against a ceiling.
+    def after_the_scale(catalog: dict[str, float]) -> str:
+        v = Verifier(callers={"catalog": ["frontend"], "frontend": []})
+        for t in range(0, 1000, 15):
+            for svc in ("catalog", "frontend"):
+                v.on_health(health(svc, float(t), saturation=0.3, cpu=0.3))
+        hyps = [
+            hypothesis("catalog", "saturation", ["scale"]),
+            hypothesis("frontend", "unknown", []),
+        ]
+        v.on_incident(incident(hyps, opened=1000))
+        run(v, 1000, 1100, {"catalog": {"saturation": 1.0, "cpu": 0.99, "error_rate": 0.3}})
+        v.on_result(executed("scale", "catalog", 1100.0), 1100.0)
+        out = run(v, 1100, 1600, {"catalog": catalog, "frontend": {"cpu": 0.9}})
+        return str(out[0].outcome)
+
+    assert after_the_scale({"saturation": 0.7, "cpu": 0.7}) == "recovered"
+    assert after_the_scale({"saturation": 0.97, "cpu": 0.97}) == "not_recovered"
+
+
+def test_a_signal_that_undid_most_of_its_excursion_is_recovered() -> None:
+    def after_the_fix(p99: float) -> str:
+        v = Verifier()
+        warm(v, ["catalog"])
+        v.on_incident(incident([hypothesis("catalog", "saturation", ["scale"])], opened=1000))
+        run(v, 1000, 1100, {"catalog": {"latency_p99_ms": 1000.0}})
+        v.on_result(executed("scale", "catalog", 1100.0), 1100.0)
+        return str(run(v, 1100, 1600, {"catalog": {"latency_p99_ms": p99}})[0].outcome)
+
+    assert after_the_fix(250.0) == "recovered", "from 1000 ms back to 250 (baseline 100)"
+    assert after_the_fix(400.0) == "not_recovered"

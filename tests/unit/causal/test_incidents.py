@@ -45,6 +45,22 @@ def test_related_but_far_apart_in_time_become_two_incidents(anomaly: MakeAnomaly
     assert later.incident_id != web.incident_id
 
 
+def test_an_incident_that_never_closes_does_not_swallow_a_later_fault(
+    anomaly: MakeAnomaly,
+) -> None:
+    # web's trouble goes on (its anomalies keep firing, joining as they come); twenty minutes
+    # after it began, api, quiet so far, starts failing: that is a fault of its own.
+    diag = Diagnoser(shop(), DiagnosisConfig(join_window_s=600.0))
+    web = diag.on_anomaly(anomaly("web", 100.0))[0]
+    for k, onset in enumerate((650.0, 1150.0)):
+        again = diag.on_anomaly(anomaly("web", onset, aid=f"a-web-{k}"))[0]
+        assert again.incident_id == web.incident_id
+    late = diag.on_anomaly(anomaly("api", 1300.0))[0]
+    assert late.status is IncidentStatus.OPEN and late.incident_id != web.incident_id
+    still = diag.on_anomaly(anomaly("web", 1400.0, aid="a-web-3"))[0]
+    assert still.incident_id == web.incident_id, "its own service, still firing, goes on"
+
+
 def test_suppressed_anomalies_never_open_incidents(anomaly: MakeAnomaly) -> None:
     diag = Diagnoser(shop())
     assert diag.on_anomaly(anomaly("web", 100.0, suppressed=True)) == []

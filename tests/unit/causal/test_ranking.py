@@ -221,3 +221,31 @@ def test_without_health_history_the_anomalies_speak_for_themselves(anomaly: Make
     incident = diag.on_anomaly(anomaly("api", ONSET, names=["memory_mb"]))[0]
     top = incident.hypotheses[0]
     assert (top.service, top.fault_class) == ("api", FaultClass.MEMORY_LEAK)
+
+
+def test_callers_seeing_a_callee_only_slower_is_not_an_outage(anomaly: MakeAnomaly) -> None:
+    # The same callers as above, but no call fails: auth is only slower (more load reaching it),
+    # which no traffic shift fixes.
+    diag = Diagnoser(DependencyGraph())
+    for i in range(600):
+        t = float(i)
+        slow = t >= ONSET
+        for caller in ("web", "jobs"):
+            ms = 120.0 if slow else 20.0
+            sid = f"{caller}{i}"
+            at = to_datetime(t)
+            diag.on_span(
+                TraceSpan(
+                    trace_id=sid,
+                    span_id=sid,
+                    caller=caller,
+                    callee="auth",
+                    ts=at,
+                    duration_ms=ms,
+                    error=False,
+                )
+            )
+    incident = diag.on_anomaly(anomaly("web", ONSET, 599.0))[0]
+    auth = next(h for h in incident.hypotheses if h.service == "auth")
+    assert auth.fault_class is not FaultClass.DEPENDENCY_OUTAGE
+    assert "shift_traffic" not in auth.actions
