@@ -12,6 +12,7 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── DecodeError                 input.decode    not JSON / too large / too deep
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
     │   ├── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
+    │   ├── RecordingError              input.recording a recording (scenarios record) is unreadable
     │   └── ApprovalClosedError         input.approval_closed  already answered, or expired
     ├── InfraError                      infra           a service we depend on misbehaved
     │   ├── BrokerError                 infra.broker    Kafka unreachable, topic missing
@@ -110,6 +111,13 @@ class SchemaError(InputError):
 
 class CaseFormatError(InputError):
     code = "input.case"
+
+
+class RecordingError(InputError):
+    """A telemetry recording (``setpoint scenarios record``) that cannot be read: the message
+    names the file and the line."""
+
+    code = "input.recording"
 
 
 class ApprovalClosedError(InputError):
