@@ -41,7 +41,14 @@ def register(s: Any) -> None:
     r.set_defaults(func=_record)
 
     p = s.add_parser("replay", help="replay a recording under two configurations (shadow)")
-    p.add_argument("recording", type=Path)
+    p.add_argument("recording", type=Path, nargs="?", help="a file of `scenarios record`")
+    p.add_argument(
+        "--from-ledger",
+        action="store_true",
+        help="instead: re-decide the ledger's incidents under --candidate-policy",
+    )
+    p.add_argument("--since", metavar="ISO", help="--from-ledger: incidents' events from")
+    p.add_argument("--until", metavar="ISO", help="--from-ledger: ... to")
     p.add_argument("--policy", type=Path, default=_DEFAULT_POLICY, help="the baseline policy")
     p.add_argument("--candidate-policy", type=Path, default=None, help="default: --policy")
     p.add_argument("--profile", default="infra", help="the baseline detection profile")
@@ -127,6 +134,11 @@ def _replay(args: argparse.Namespace) -> int:
     from setpoint.suite.replay import ReplayConfig, shadow
     from setpoint.suite.shadow_diff import diff
 
+    if args.from_ledger:
+        return _replay_ledger(args)
+    if args.recording is None:
+        msg = "replay needs a recording file (setpoint scenarios record), or --from-ledger"
+        raise ConfigError(msg)
     rec = read_recording(args.recording)
     baseline = _variant("baseline", args.policy, args.profile)
     candidate = _variant(
@@ -135,7 +147,10 @@ def _replay(args: argparse.Namespace) -> int:
     topology = _topology(args.topology, rec.header.topology)
     config = ReplayConfig(seed=args.seed, step_s=args.step)
     d = diff(*shadow(rec.events, baseline, candidate, topology, config))
-    print(render(args.recording, rec, d))
+    h = rec.header
+    source = f"{h.source}; {h.first_ts} .. {h.last_ts}"
+    span = (h.first_ts, h.last_ts)
+    print(render(str(args.recording), source, len(rec.events), len(rec.dead_letters), d, span))
     if args.json is not None:
         payload = {
             "recording": str(args.recording),
@@ -146,7 +161,7 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_change and d.changes else 0
 
 
-def _variant(name: str, policy_path: Path, profile: str) -> Any:
+def _variant(name: str, policy_path: Path, profile: str, detect: bool = True) -> Any:
     from setpoint.detectors import PROFILES, DetectionConfig
     from setpoint.policy import Policy
     from setpoint.suite.replay import Variant
@@ -155,6 +170,8 @@ def _variant(name: str, policy_path: Path, profile: str) -> Any:
         msg = f"unknown detection profile {profile!r}; known: {', '.join(sorted(PROFILES))}"
         raise ConfigError(msg, context={"profile": profile})
     policy = Policy.from_text(_read(policy_path, "policy"), str(policy_path))
+    if not detect:
+        return Variant(name, policy, None, str(policy_path), "-")
     return Variant(name, policy, DetectionConfig.profile(profile), str(policy_path), profile)
 
 
@@ -173,19 +190,99 @@ def _read(path: Path, what: str) -> str:
         raise ConfigError(msg, context={"path": str(path)}) from exc
 
 
-def render(path: Path, rec: Any, d: Any) -> str:
+def _replay_ledger(args: argparse.Namespace) -> int:
+    from setpoint.cli.ledger_cmd import open_store
+    from setpoint.settings import Settings
+    from setpoint.suite.redecide import recorded, redecide
+    from setpoint.suite.replay import ReplayConfig
+    from setpoint.suite.shadow_diff import diff
+
+    if args.recording is not None or args.candidate_profile is not None:
+        msg = (
+            "--from-ledger replays the decide stage only: the ledger holds no raw telemetry "
+            "(give no recording and no --candidate-profile)"
+        )
+        raise ConfigError(msg)
+    if args.candidate_policy is None:
+        raise ConfigError("--from-ledger needs --candidate-policy (the baseline is the ledger)")
+    candidate = _variant("candidate", args.candidate_policy, args.profile, detect=False)
+    topology = _topology(args.topology, None)
+    settings = Settings()
+    store = open_store(settings)
+    try:
+        events, bad = _ledger_events(store, settings.ledger_database, args.since, args.until)
+    finally:
+        store.close()
+    config = ReplayConfig(seed=args.seed, step_s=args.step)
+    d = diff(recorded(events), redecide(events, candidate, topology, config))
+    first = events[0].ts.isoformat() if events else None
+    last = events[-1].ts.isoformat() if events else None
+    where = f"the ledger (database {settings.ledger_database})"
+    print(render(where, f"{where}; {first} .. {last}", len(events), bad, d, (first, last)))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"ledger": where, "bad": bad, **d.to_json()}, indent=1))
+    return 1 if args.fail_on_change and d.changes else 0
+
+
+_LEDGER_TYPES = (
+    "incident.",
+    "policy.decision",
+    "command.issued",
+    "action.",
+    "verification.",
+    "approval.",
+    "control.",
+    "trust.",
+    "escalation",
+)
+
+
+def _ledger_events(
+    store: Any, db: str, since: str | None, until: str | None
+) -> tuple[list[Any], int]:
+    """The ledger rows the decide stage reads or writes, as events; and how many did not
+    validate (counted, reported, left in the ledger)."""
+    from pydantic import ValidationError
+
+    from setpoint.schemas import LedgerEvent
+
+    lo, hi = _ms(since, "--since"), _ms(until, "--until")
+    where = " OR ".join(f"startsWith(event_type, '{t}')" for t in _LEDGER_TYPES)
+    sql = (
+        f"SELECT event_id, incident_id, ts, stage, event_type, entity_id, service, summary, "
+        f"payload FROM {db}.ledger WHERE ({where})"
+        + (f" AND ts >= fromUnixTimestamp64Milli({lo})" if lo is not None else "")
+        + (f" AND ts <= fromUnixTimestamp64Milli({hi})" if hi is not None else "")
+        + " ORDER BY ts, seq"
+    )
+    events, bad = [], 0
+    for row in store.stream(sql):
+        try:
+            events.append(
+                LedgerEvent.model_validate({**row, "payload": json.loads(row["payload"])})
+            )
+        except (ValidationError, ValueError):
+            bad += 1
+    return events, bad
+
+
+def render(
+    title: str,
+    source: str,
+    records: int,
+    bad: int,
+    d: Any,
+    span: tuple[str | None, str | None],
+) -> str:
     """The report ``replay`` prints."""
-    h = rec.header
-    bad = len(rec.dead_letters)
     lines = [
-        f"Shadow replay of {path}",
-        f"  source:    {h.source}; {h.first_ts} .. {h.last_ts}; {len(rec.events)} records"
-        + (f", {bad} bad (skipped)" if bad else ""),
+        f"Shadow replay of {title}",
+        f"  source:    {source}; {records} records" + (f", {bad} bad (skipped)" if bad else ""),
     ]
     for run in (d.baseline, d.candidate):
         v = run.variant
         lines.append(
-            f"  {v.name + ':':<10} policy {v.policy_label} ({v.policy.hash}), "
+            f"  {v.name + ':':<10} policy {v.policy_label} ({v.policy_hash or '-'}), "
             f"profile {v.profile_label}"
         )
     b, c = d.counts(d.baseline), d.counts(d.candidate)
@@ -195,9 +292,8 @@ def render(path: Path, rec: Any, d: Any) -> str:
         lines.append("No differences: the candidate would have done exactly what the baseline did.")
         return "\n".join(lines)
     lines.append(f"{len(d.changes)} change(s):")
-    fmt = (
-        "%H:%M:%S" if h.first_ts and h.first_ts[:10] == (h.last_ts or "")[:10] else "%m-%d %H:%M:%S"
-    )
+    one_day = span[0] is not None and span[0][:10] == (span[1] or "")[:10]
+    fmt = "%H:%M:%S" if one_day else "%m-%d %H:%M:%S"
     for ch in d.changes:
         when = datetime.fromtimestamp(ch.t, UTC).strftime(fmt)
         lines.append(f"  {when}  {ch.service:<12} {ch.label:<26} {ch.detail}")

@@ -45,6 +45,8 @@ __all__ = [
     "ShadowRun",
     "Variant",
     "event_time",
+    "facts",
+    "note_incident",
     "shadow",
 ]
 
@@ -80,10 +82,16 @@ class Variant:
     """One configuration under test: a policy and a detection profile, with their labels."""
 
     name: str
-    policy: Policy
-    detection: DetectionConfig
+    policy: Policy | None
+    """``None``: decisions as recorded in the ledger (nothing to re-decide with)."""
+    detection: DetectionConfig | None
+    """``None``: no telemetry to detect on (a replay of the ledger)."""
     policy_label: str = ""
     profile_label: str = ""
+
+    @property
+    def policy_hash(self) -> str:
+        return self.policy.hash if self.policy is not None else ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,9 @@ class ShadowLoop:
         self.variant = variant
         self.topology = topology
         self.config = config or ReplayConfig()
+        if variant.policy is None or variant.detection is None:
+            msg = f"variant {variant.name!r} needs a policy and a detection profile to replay"
+            raise ValueError(msg)
         services = {
             s.name: ServiceInfo(tier=s.tier, replicas=s.replicas) for s in topology.services
         }
@@ -246,40 +257,52 @@ class ShadowLoop:
             self._alerts[a.anomaly_id] = replace(old, suppressed=False)
 
     def _incident(self, inc: Incident) -> None:
-        fact = self._incidents.get(inc.incident_id)
-        if fact is None:
-            top = inc.hypotheses[0] if inc.hypotheses else None
-            fact = IncidentFact(
-                incident_id=inc.incident_id,
-                opened=inc.opened_at.timestamp(),
-                closed=None,
-                services=tuple(inc.services),
-                root=top.service if top else "",
-                fault_class=str(top.fault_class) if top else "",
-                novel=inc.novel,
-            )
-        if inc.status == IncidentStatus.RECOVERED and fact.closed is None:
-            fact = replace(fact, closed=inc.ts.timestamp())
-        self._incidents[inc.incident_id] = fact
+        note_incident(self._incidents, inc)
         self._decided(self.decide.handle(inc, self._now))
 
     def _decided(self, out: Outputs) -> None:
-        issued = {(c.incident_id, str(c.verb), c.target) for c in out.commands}
-        for d in out.decisions:
-            key = (d.incident_id, str(d.verb), d.target)
-            fact = DecisionFact(
-                t=d.decision.ts.timestamp(),
-                incident_id=d.incident_id,
-                verb=str(d.verb),
-                target=d.target,
-                outcome=str(d.decision.outcome),
-                rule_ids=tuple(d.decision.rule_ids),
-                reasons=tuple(d.decision.reasons),
-                issued=key in issued,
-            )
-            self.run_.decisions.append(fact)
-        for esc in out.escalations:
-            self.run_.escalations.append((esc.ts.timestamp(), esc.incident_id, esc.reason_code))
+        decisions, escalations = facts(out)
+        self.run_.decisions += decisions
+        self.run_.escalations += escalations
+
+
+def note_incident(facts: dict[str, IncidentFact], inc: Incident) -> None:
+    """Keep what matters of ``inc`` in ``facts`` (its opening, and its closing when it recovers)."""
+    fact = facts.get(inc.incident_id)
+    if fact is None:
+        top = inc.hypotheses[0] if inc.hypotheses else None
+        fact = IncidentFact(
+            incident_id=inc.incident_id,
+            opened=inc.opened_at.timestamp(),
+            closed=None,
+            services=tuple(inc.services),
+            root=top.service if top else "",
+            fault_class=str(top.fault_class) if top else "",
+            novel=inc.novel,
+        )
+    if inc.status == IncidentStatus.RECOVERED and fact.closed is None:
+        fact = replace(fact, closed=inc.ts.timestamp())
+    facts[inc.incident_id] = fact
+
+
+def facts(out: Outputs) -> tuple[list[DecisionFact], list[tuple[float, str, str]]]:
+    """The decisions (each marked issued when its command went out) and escalations of ``out``."""
+    issued = {(c.incident_id, str(c.verb), c.target) for c in out.commands}
+    decisions = [
+        DecisionFact(
+            t=d.decision.ts.timestamp(),
+            incident_id=d.incident_id,
+            verb=str(d.verb),
+            target=d.target,
+            outcome=str(d.decision.outcome),
+            rule_ids=tuple(d.decision.rule_ids),
+            reasons=tuple(d.decision.reasons),
+            issued=(d.incident_id, str(d.verb), d.target) in issued,
+        )
+        for d in out.decisions
+    ]
+    escalations = [(e.ts.timestamp(), e.incident_id, e.reason_code) for e in out.escalations]
+    return decisions, escalations
 
 
 def shadow(

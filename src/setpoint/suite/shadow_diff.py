@@ -64,9 +64,12 @@ class ShadowDiff:
     def counts(self, run: ShadowRun) -> dict[str, int]:
         """What one run produced, by kind."""
         outcomes = [d.outcome for d in run.decisions]
-        return {
+        detected = {
             "alerts": sum(not a.suppressed for a in run.alerts),
             "suppressed alerts": sum(a.suppressed for a in run.alerts),
+        }
+        return {
+            **(detected if self.candidate.variant.detection is not None else {}),
             "incidents": len(run.incidents),
             "decisions": len(run.decisions),
             "commands issued": len(run.commands()),
@@ -88,7 +91,7 @@ def _variant_json(run: ShadowRun, counts: dict[str, int]) -> dict[str, Any]:
     v = run.variant
     return {
         "policy": v.policy_label,
-        "policy_hash": v.policy.hash,
+        "policy_hash": v.policy_hash,
         "profile": v.profile_label,
         "events": run.events,
         "counts": counts,
@@ -114,7 +117,7 @@ def diff(baseline: ShadowRun, candidate: ShadowRun) -> ShadowDiff:
     b_inc, c_inc = baseline.incidents, candidate.incidents
     out.changes += [_incident_change(i, "incident-") for i in _unseen(b_inc, c_inc, _same_incident)]
     out.changes += [_incident_change(i, "incident+") for i in _unseen(c_inc, b_inc, _same_incident)]
-    pairs, _, _ = _match(b_inc, c_inc, _same_incident)
+    pairs, _, _ = _match(b_inc, c_inc, _same_incident, _incident_distance)
     mapping = {b.incident_id: c.incident_id for b, c in pairs}
     out.changes += _decisions(baseline.decisions, candidate.decisions, mapping)
     out.changes.sort(key=lambda c: (c.t, c.service, c.kind, c.detail))
@@ -123,17 +126,21 @@ def diff(baseline: ShadowRun, candidate: ShadowRun) -> ShadowDiff:
 
 # -- matching ----------------------------------------------------------------------------------
 def _match(
-    a: Sequence[_T], b: Sequence[_T], same: Callable[[_T, _T], bool]
+    a: Sequence[_T],
+    b: Sequence[_T],
+    same: Callable[[_T, _T], bool],
+    distance: Callable[[_T, _T], tuple[float, ...]],
 ) -> tuple[list[tuple[_T, _T]], list[_T], list[_T]]:
-    """Pairs (each of ``a`` with the first unpaired ``b`` that is the same), and the rest."""
+    """Pairs (each of ``a`` with the nearest unpaired ``b`` that is the same), and the rest."""
     pairs: list[tuple[_T, _T]] = []
     free = list(b)
     only_a: list[_T] = []
     for x in a:
-        y = next((y for y in free if same(x, y)), None)
-        if y is None:
+        alike = [y for y in free if same(x, y)]
+        if not alike:
             only_a.append(x)
             continue
+        y = min(alike, key=lambda y: distance(x, y))
         free.remove(y)
         pairs.append((x, y))
     return pairs, only_a, free
@@ -157,6 +164,11 @@ def _same_alert(x: AlertEpisode, y: AlertEpisode) -> bool:
 def _same_incident(x: IncidentFact, y: IncidentFact) -> bool:
     shared = ({*x.services, x.root} & {*y.services, y.root}) - {""}
     return bool(shared) and _overlap(x.opened, x.closed, y.opened, y.closed)
+
+
+def _incident_distance(x: IncidentFact, y: IncidentFact) -> tuple[float, ...]:
+    """The same id first (a replay of the ledger keeps them), then the nearest opening."""
+    return (float(x.incident_id != y.incident_id), abs(x.opened - y.opened))
 
 
 # -- changes -----------------------------------------------------------------------------------
@@ -183,30 +195,38 @@ def _decisions(
     b: list[DecisionFact], c: list[DecisionFact], mapping: dict[str, str]
 ) -> list[Change]:
     """Commands issued by one run only, and effects that changed, per matched incident."""
-    c_by = _first_by_key(c, lambda d: d.incident_id)
-    b_by = _first_by_key(b, lambda d: mapping.get(d.incident_id, "-" + d.incident_id))
+    c_first, c_issued = _by_key(c, lambda d: d.incident_id)
+    b_first, b_issued = _by_key(b, lambda d: mapping.get(d.incident_id, "-" + d.incident_id))
     out: list[Change] = []
-    for key, d in b_by.items():
-        other = c_by.get(key)
-        if d.issued and (other is None or not other.issued):
-            out.append(_command_change(d, "command-", other))
+    for key, d in b_first.items():
+        other = c_first.get(key)
         if other is not None and other.outcome != d.outcome:
             out.append(_effect_change(d, other))
-    for key, d in c_by.items():
-        other = b_by.get(key)
-        if d.issued and (other is None or not other.issued):
-            out.append(_command_change(d, "command+", other))
+    for key, d in b_issued.items():
+        if key not in c_issued:
+            out.append(_command_change(d, "command-", c_first.get(key)))
+    for key, d in c_issued.items():
+        if key not in b_issued:
+            out.append(_command_change(d, "command+", b_first.get(key)))
     return out
 
 
-def _first_by_key(
+_Key = tuple[str, str, str]
+
+
+def _by_key(
     ds: list[DecisionFact], incident: Callable[[DecisionFact], str]
-) -> dict[tuple[str, str, str], DecisionFact]:
-    """The first decision on each (incident, verb, target): the one the policy change moves."""
-    out: dict[tuple[str, str, str], DecisionFact] = {}
+) -> tuple[dict[_Key, DecisionFact], dict[_Key, DecisionFact]]:
+    """The first decision on each (incident, verb, target), the one a policy change moves; and
+    the first that issued a command (after an approval, it is a later one)."""
+    first: dict[_Key, DecisionFact] = {}
+    issued: dict[_Key, DecisionFact] = {}
     for d in ds:
-        out.setdefault((incident(d), d.verb, d.target), d)
-    return out
+        key = (incident(d), d.verb, d.target)
+        first.setdefault(key, d)
+        if d.issued:
+            issued.setdefault(key, d)
+    return first, issued
 
 
 def _command_change(d: DecisionFact, kind: str, other: DecisionFact | None) -> Change:
