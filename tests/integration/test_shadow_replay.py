@@ -6,19 +6,25 @@ the baseline issued as removed, naming the rule; the Kafka round trip changes no
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from setpoint.actuators import ExecutionRecords
 from setpoint.causal import Topology
 from setpoint.cli import main
 from setpoint.detectors import DetectionConfig
+from setpoint.ledger import LedgerStore, Record
 from setpoint.policy import Policy
 from setpoint.sim.runner import route
 from setpoint.sim.scenario import load_scenario
 from setpoint.streams.codec import encode
 from setpoint.streams.topics import METRICS
+from setpoint.suite.loop import ClosedLoop, LoopConfig
 from setpoint.suite.recording import read_recording, record_scenario
 from setpoint.suite.replay import Variant, shadow
 from setpoint.suite.shadow_diff import diff
@@ -95,3 +101,39 @@ def test_a_time_range_selects_records_by_when_they_were_produced(
     assert read_recording(out).header.counts == {}
     assert main([*base, "--until", earlier]) == 0
     assert read_recording(out).header.counts == {}
+
+
+def test_the_ledger_s_incidents_re_decided_under_a_candidate_policy(tmp_path: Path) -> None:
+    """A loop run's ledger in a real embedded ClickHouse; ``replay --from-ledger`` reads it back
+    and re-decides its incidents: the candidate refuses the rollback the ledger says was run."""
+    scenario = load_scenario(ROOT / "scenarios" / "bad-deploy.yaml")
+    records = ExecutionRecords(tmp_path / "actuator.sqlite")
+    topo = Topology.from_text(TOPOLOGY.read_text())
+    config = LoopConfig(seed=1, history_s=900.0, tail_s=600.0)
+    policy = Policy.from_text(POLICY.read_text())
+    try:
+        events = ClosedLoop(scenario, policy, topo, records, config).run().events
+    finally:
+        records.close()
+    store = LedgerStore(f"chdb://{tmp_path / 'ledger'}", "setpoint")
+    store.migrate()
+    store.append([Record.from_event(ev) for ev in events], "p0", None)
+    store.close()
+
+    cand, out = tmp_path / "cand.yaml", tmp_path / "diff.json"
+    cand.write_text(DENY_ROLLBACK)
+    env = {**os.environ, "SETPOINT_LEDGER_DSN": store.dsn}
+    args = ["scenarios", "replay", "--from-ledger", "--candidate-policy", str(cand)]
+    args += ["--topology", str(TOPOLOGY), "--json", str(out)]
+    cmd = [sys.executable, "-m", "setpoint.cli", *args]
+    proc = subprocess.run(
+        cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "command removed" in proc.stdout
+    report = json.loads(out.read_text())
+    assert report["bad"] == 0
+    kinds = [(c["kind"], c["service"], c["rule_ids"]) for c in report["changes"]]
+    assert ("command-", "checkout", ["no-rollback"]) in kinds
+    assert report["baseline"]["counts"]["commands issued"] == 1
+    assert report["candidate"]["counts"]["commands issued"] == 0

@@ -257,12 +257,20 @@ def _ledger_events(
     )
     events, bad = [], 0
     for row in store.stream(sql):
+        ts = row["ts"]  # the engine hands back naive UTC times
+        row = {**row, "ts": ts if ts.tzinfo else ts.replace(tzinfo=UTC)}
         try:
             events.append(
                 LedgerEvent.model_validate({**row, "payload": json.loads(row["payload"])})
             )
-        except (ValidationError, ValueError):
+        except (ValidationError, ValueError) as exc:
             bad += 1
+            if bad == 1:
+                print(
+                    f"setpoint: note: ledger row {row['event_id']} skipped: "
+                    f"{str(exc).splitlines()[0]}",
+                    file=sys.stderr,
+                )
     return events, bad
 
 
