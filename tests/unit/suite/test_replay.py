@@ -11,9 +11,10 @@ import pytest
 from setpoint.causal import Topology
 from setpoint.cli import main
 from setpoint.detectors import DetectionConfig
-from setpoint.errors import RecordingError
+from setpoint.errors import DecodeError, RecordingError
 from setpoint.policy import Policy
 from setpoint.sim.scenario import load_scenario
+from setpoint.streams.codec import dead_letter
 from setpoint.suite.recording import build, read_recording, record_scenario, write_recording
 from setpoint.suite.replay import Recorded, Variant, shadow
 from setpoint.suite.shadow_diff import ShadowDiff, diff
@@ -146,3 +147,17 @@ def test_the_cli_records_and_replays_and_refuses_bad_input(
     assert "[config]" in capsys.readouterr().err
     assert main([*replay_args, "--candidate-profile", "loud"]) == 2
     assert "unknown detection profile 'loud'" in capsys.readouterr().err
+
+
+def test_bad_records_are_kept_as_dead_letters_and_skipped_by_the_replay(
+    events: list[Recorded], tmp_path: Path
+) -> None:
+    bad = DecodeError("not valid JSON: expected value at line 1 column 1")
+    dl = dead_letter("p.telemetry.metrics", b"nope", bad, now=events[0].t, partition=1, offset=7)
+    path = tmp_path / "rec.jsonl"
+    write_recording(path, build("test", events[:50], [dl]))
+    back = read_recording(path)
+    assert back.header.bad == {"p.telemetry.metrics": 1}
+    assert back.dead_letters == [dl]
+    assert len(back.events) == 50
+    assert all(e.topic != "deadletter" for e in back.events)
