@@ -47,14 +47,19 @@ def register(s: Any) -> None:
         action="store_true",
         help="instead: re-decide the ledger's incidents under --candidate-policy",
     )
-    p.add_argument("--since", metavar="ISO", help="--from-ledger: incidents' events from")
-    p.add_argument("--until", metavar="ISO", help="--from-ledger: ... to")
+    p.add_argument("--since", metavar="ISO", help="--from-ledger: rows of this event time or later")
+    p.add_argument(
+        "--until", metavar="ISO", help="--from-ledger: rows of this event time or earlier"
+    )
     p.add_argument("--policy", type=Path, default=_DEFAULT_POLICY, help="the baseline policy")
     p.add_argument("--candidate-policy", type=Path, default=None, help="default: --policy")
     p.add_argument("--profile", default="infra", help="the baseline detection profile")
     p.add_argument("--candidate-profile", default=None, help="default: --profile")
     p.add_argument(
-        "--topology", type=Path, default=None, help="default: the recording's, else config/"
+        "--topology",
+        type=Path,
+        default=None,
+        help="default: the recording's own, else config/topology.yaml",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the ids the stages draw")
     p.add_argument("--step", type=float, default=5.0, metavar="S", help="batch window")
@@ -69,6 +74,9 @@ def _record(args: argparse.Namespace) -> int:
 
     if args.scenario is not None:
         from setpoint.sim.scenario import load_scenario
+
+        if args.since or args.until:
+            raise ConfigError("--since and --until select Kafka records: use --from-kafka")
 
         sc = load_scenario(args.scenario)
         events = record_scenario(sc, args.seed, history_s=args.history)

@@ -45,6 +45,7 @@ from setpoint.suite.replay import (
     ShadowRun,
     Variant,
     facts,
+    next_boundary,
     note_incident,
 )
 
@@ -144,7 +145,7 @@ def redecide(
         for e in evs:
             t = e.ts.timestamp()
             while t > boundary:
-                boundary += cfg.step_s
+                boundary = next_boundary(boundary, t, cfg)
                 _out(sh, sh.decider.tick(boundary))
             value = _payload(e)
             if isinstance(value, Incident):

@@ -46,6 +46,7 @@ __all__ = [
     "Variant",
     "event_time",
     "facts",
+    "next_boundary",
     "note_incident",
     "shadow",
 ]
@@ -100,6 +101,9 @@ class ReplayConfig:
     """Seed of every id the stages draw (so reports are reproducible)."""
     step_s: float = 5.0
     """Event-time seconds between two passes through the stages (the streams' batch window)."""
+    max_gap_s: float = 600.0
+    """A silence longer than this in the recording is jumped over in one pass, not stepped
+    through (a producer's wrong clock must not make a replay step through years)."""
     key: bytes = b"setpoint-shadow"
     """What the shadow decide stage signs with (its commands go nowhere)."""
 
@@ -203,11 +207,10 @@ class ShadowLoop:
     def _play(self, events: list[Recorded]) -> ShadowRun:
         if not events:
             return self.run_
-        step = self.config.step_s
         boundary = events[0].t
         for ev in events:
             while ev.t > boundary:
-                boundary += step
+                boundary = next_boundary(boundary, ev.t, self.config)
                 self.step(boundary)
             self._ingest(ev.value)
             self.run_.events += 1
@@ -264,6 +267,17 @@ class ShadowLoop:
         decisions, escalations = facts(out)
         self.run_.decisions += decisions
         self.run_.escalations += escalations
+
+
+def next_boundary(boundary: float, t: float, config: ReplayConfig) -> float:
+    """The next pass after ``boundary`` on the way to event time ``t``.
+
+    Examples
+    --------
+    >>> next_boundary(100.0, 112.0, ReplayConfig()), next_boundary(0.0, 1e9, ReplayConfig())
+    (105.0, 1000000000.0)
+    """
+    return t if t - boundary > config.max_gap_s else boundary + config.step_s
 
 
 def note_incident(facts: dict[str, IncidentFact], inc: Incident) -> None:
