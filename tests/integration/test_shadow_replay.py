@@ -68,7 +68,7 @@ def test_recorded_from_kafka_and_replayed_under_a_candidate_policy(
     changes = json.loads(out.read_text())["changes"]
     removed = [c for c in changes if c["kind"] == "command-"]
     assert [(c["service"], c["rule_ids"]) for c in removed] == [("checkout", ["no-rollback"])]
-    assert sorted(c["kind"] for c in changes) == ["command-", "effect"]
+    assert sorted(c["kind"] for c in changes) == ["command-", "effect", "escalation+"]
 
     # What went through Kafka is replayed exactly as what never left the process.
     topo = Topology.from_text(TOPOLOGY.read_text())

@@ -312,7 +312,7 @@ def render(
     fmt = "%H:%M:%S" if one_day else "%m-%d %H:%M:%S"
     for ch in d.changes:
         when = datetime.fromtimestamp(ch.t, UTC).strftime(fmt)
-        lines.append(f"  {when}  {ch.service:<12} {ch.label:<26} {ch.detail}")
+        lines.append(f"  {when}  {ch.service:<12} {ch.label:<28} {ch.detail}")
     return "\n".join(lines)
 
 

@@ -89,7 +89,8 @@ def recorded(events: Iterable[LedgerEvent], label: str = "recorded") -> ShadowRu
         elif e.event_type == "policy.decision":
             run.decisions.append(_decision(e, issued))
         elif e.event_type == "escalation":
-            run.escalations.append((e.ts.timestamp(), e.incident_id, e.summary))
+            code = str(e.payload.get("reason_code", ""))
+            run.escalations.append((e.ts.timestamp(), e.incident_id, code))
     run.incidents = list(incidents.values())
     run.events = len(evs)
     if evs:

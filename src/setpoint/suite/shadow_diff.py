@@ -26,6 +26,8 @@ _KINDS = {
     "command-": "command removed",
     "command+": "command added",
     "effect": "policy effect changed",
+    "escalation-": "escalated only in baseline",
+    "escalation+": "escalated only in candidate",
 }
 """Every kind of change, with how the report names it."""
 
@@ -120,6 +122,7 @@ def diff(baseline: ShadowRun, candidate: ShadowRun) -> ShadowDiff:
     pairs, _, _ = _match(b_inc, c_inc, _same_incident, _incident_distance)
     mapping = {b.incident_id: c.incident_id for b, c in pairs}
     out.changes += _decisions(baseline.decisions, candidate.decisions, mapping)
+    out.changes += _escalations(baseline, candidate, mapping)
     out.changes.sort(key=lambda c: (c.t, c.service, c.kind, c.detail))
     return out
 
@@ -227,6 +230,22 @@ def _by_key(
         if d.issued:
             issued.setdefault(key, d)
     return first, issued
+
+
+def _escalations(b: ShadowRun, c: ShadowRun, mapping: dict[str, str]) -> list[Change]:
+    """Escalations (by reason) of a matched incident that only one run made."""
+    bk = {(mapping.get(i, "-" + i), code): t for t, i, code in reversed(b.escalations)}
+    ck = {(i, code): t for t, i, code in reversed(c.escalations)}
+    out = [_escalation_change(t, k, b, "escalation-") for k, t in bk.items() if k not in ck]
+    out += [_escalation_change(t, k, c, "escalation+") for k, t in ck.items() if k not in bk]
+    return out
+
+
+def _escalation_change(t: float, key: tuple[str, str], run: ShadowRun, kind: str) -> Change:
+    iid, code = key
+    inc = next((i for i in run.incidents if i.incident_id == iid.lstrip("-")), None)
+    service = (inc.root or (inc.services[0] if inc.services else "")) if inc else ""
+    return Change(t, service, kind, f"{code or 'escalated'} (a human is paged)")
 
 
 def _command_change(d: DecisionFact, kind: str, other: DecisionFact | None) -> Change:

@@ -58,6 +58,9 @@ def test_a_candidate_that_denies_a_verb_loses_its_commands_and_names_the_rule(
     assert effect.detail.startswith("rollback_deploy checkout: allow [rollback-autonomous] -> deny")
     assert effect.t == removed[0].t
     assert not [c for c in d.changes if c.kind.startswith(("alert", "incident", "command+"))]
+    # ...so nothing is done, and the incident goes to a human instead.
+    escalated = [(c.service, c.detail) for c in d.changes if c.kind == "escalation+"]
+    assert escalated == [("checkout", "no_action (a human is paged)")]
     assert d.counts(d.baseline)["commands issued"] == 1
     assert d.counts(d.candidate)["commands issued"] == 0
 
@@ -142,7 +145,7 @@ def test_the_cli_records_and_replays_and_refuses_bad_input(
     assert "command removed" in printed
     assert "no-rollback" in printed
     kinds = [c["kind"] for c in json.loads(out.read_text())["changes"]]
-    assert sorted(kinds) == ["command-", "effect"]
+    assert sorted(kinds) == ["command-", "effect", "escalation+"]
     assert main([*replay_args, "--candidate-policy", str(tmp_path / "missing.yaml")]) == 2
     assert "[config]" in capsys.readouterr().err
     assert main([*replay_args, "--candidate-profile", "loud"]) == 2
