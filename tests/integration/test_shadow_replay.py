@@ -20,10 +20,11 @@ from setpoint.cli import main
 from setpoint.detectors import DetectionConfig
 from setpoint.ledger import LedgerStore, Record
 from setpoint.policy import Policy
+from setpoint.schemas import Silence
 from setpoint.sim.runner import route
 from setpoint.sim.scenario import load_scenario
 from setpoint.streams.codec import encode
-from setpoint.streams.topics import METRICS
+from setpoint.streams.topics import METRICS, SILENCES
 from setpoint.suite.loop import ClosedLoop, LoopConfig
 from setpoint.suite.recording import read_recording, record_scenario
 from setpoint.suite.replay import Variant, shadow
@@ -89,6 +90,16 @@ def test_a_time_range_selects_records_by_when_they_were_produced(
     for e in events:
         name, key = route(env["SETPOINT_TOPIC_PREFIX"], e.value)
         p.produce(name, encode(e.value), key.encode())
+    now = datetime.now(UTC)
+    # A silence set long ago that is still in force: context for any range that it covers.
+    old = Silence(
+        silence_id="sil-1",
+        service="*",
+        starts_at=now - timedelta(days=3),
+        ends_at=now + timedelta(days=3),
+        reason="maintenance",
+    )
+    p.produce(topic(env, SILENCES), encode(old), b"*")
     assert p.flush(30) == 0
     hour = timedelta(hours=1)
     later = (datetime.now(UTC) + hour).isoformat()
@@ -96,9 +107,11 @@ def test_a_time_range_selects_records_by_when_they_were_produced(
     out = tmp_path / "r.jsonl"
     base = ["scenarios", "record", "--from-kafka", "--out", str(out)]
     assert main([*base, "--since", earlier]) == 0
-    assert sum(read_recording(out).header.counts.values()) == len(events)
+    rec = read_recording(out)
+    assert sum(rec.header.counts.values()) == len(events) + 1
+    assert rec.header.counts["control.silences"] == 1
     assert main([*base, "--since", later]) == 0
-    assert read_recording(out).header.counts == {}
+    assert read_recording(out).header.counts == {"control.silences": 1}
     assert main([*base, "--until", earlier]) == 0
     assert read_recording(out).header.counts == {}
 

@@ -88,6 +88,17 @@ def _record(args: argparse.Namespace) -> int:
     write_recording(args.out, rec)
     h = rec.header
     bad = sum(h.bad.values())
+    reasons: dict[str, int] = {}
+    for d in rec.dead_letters:
+        reasons[d.reason_code] = reasons.get(d.reason_code, 0) + 1
+    if reasons:
+        what = ", ".join(f"{n} {code}" for code, n in sorted(reasons.items()))
+        first = rec.dead_letters[0]
+        print(
+            f"setpoint: note: {bad} bad record(s) ({what}); the first: {first.topic}"
+            f"[{first.partition}]@{first.offset}: {first.reason}",
+            file=sys.stderr,
+        )
     print(
         f"recorded {len(rec.events)} records ({', '.join(f'{k} {v}' for k, v in h.counts.items())})"
         f"{f', {bad} bad (kept as dead letters)' if bad else ''}; {h.first_ts} .. {h.last_ts}"
@@ -97,14 +108,25 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _from_kafka(args: argparse.Namespace) -> Any:
+    from setpoint.schemas import Silence
     from setpoint.settings import Settings
     from setpoint.streams.rangeread import read_range
+    from setpoint.streams.topics import SILENCES
     from setpoint.suite.recording import RECORDED_TOPICS, build
     from setpoint.suite.replay import Recorded, event_time
 
     settings = Settings()
     since, until = _ms(args.since, "--since"), _ms(args.until, "--until")
-    got = read_range(settings, RECORDED_TOPICS, since, until)
+    got = read_range(settings, [t for t in RECORDED_TOPICS if t is not SILENCES], since, until)
+    # Silences are context: every one still in force at --since counts, however old.
+    sil = read_range(settings, [SILENCES], None, until)
+    got.missing += sil.missing
+    got.dead_letters += sil.dead_letters
+    got.values += [
+        (spec, v)
+        for spec, v in sil.values
+        if since is None or (isinstance(v, Silence) and v.ends_at.timestamp() * 1000 >= since)
+    ]
     if len(got.missing) == len(RECORDED_TOPICS):
         msg = (
             f"no telemetry topic named {settings.topic_prefix}telemetry.* on "
