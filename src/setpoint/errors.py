@@ -13,6 +13,7 @@ Every error the project raises on purpose is a ``SetpointError``; each class car
     │   ├── SchemaError                 input.schema    JSON of the wrong shape for its topic
     │   ├── ClockSkewError              input.clock_skew  an event time implausibly far from now
     │   ├── CaseFormatError             input.case      a benchmark case folder or CSV is malformed
+    │   ├── RecordingError              input.recording a recording (scenarios record) is unreadable
     │   └── ApprovalClosedError         input.approval_closed  already answered, or expired
     ├── InfraError                      infra           a service we depend on misbehaved
     │   ├── BrokerError                 infra.broker    Kafka unreachable, topic missing
@@ -119,6 +120,13 @@ class ClockSkewError(InputError):
 
 class CaseFormatError(InputError):
     code = "input.case"
+
+
+class RecordingError(InputError):
+    """A telemetry recording (``setpoint scenarios record``) that cannot be read: the message
+    names the file and the line."""
+
+    code = "input.recording"
 
 
 class ApprovalClosedError(InputError):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from setpoint.cli import shadow_cmd
 from setpoint.cli.ledger_cmd import format_table
 
 
@@ -69,6 +70,7 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--markdown", action="store_true", help="print tables as Markdown")
     r.set_defaults(func=_run)  # fmt: skip
+    shadow_cmd.register(s)
 
 
 def expand(files: list[Path]) -> list[Path]:
