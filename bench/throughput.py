@@ -215,9 +215,11 @@ def first_after(
 def from_firing_sample(
     rows: list[Any], injections: list[dict[str, Any]], pub: Publisher, fleet: Fleet
 ) -> list[float]:
-    """Per injected service, seconds from the publish of the sample its first anomaly fired on
-    (the anomaly's ``ts``) to that anomaly: the pipeline's own delay, without the samples an
-    alert waits for to confirm a shift (which arrive one tick apart at the offered rate)."""
+    """Per injected service, seconds from the publish of the tick its first anomaly was raised
+    at (the anomaly's ``ts``: the stage's event time when it emitted it, the newest sample it had
+    taken) to that anomaly on its topic: the pipeline's own delay (consuming, batching,
+    detecting, the checkpoint before the output, producing), without the samples an alert waits
+    for to confirm a shift (which arrive one tick apart at the offered rate)."""
     from datetime import datetime
 
     out = []
@@ -411,8 +413,8 @@ def _print(r: dict[str, Any]) -> None:
     )
     print(
         f"  of which the pipeline's own: p50 {r['firing_sample_to_anomaly_p50_s']:.2f}s, "
-        f"p99 {r['firing_sample_to_anomaly_p99_s']:.2f}s from the publish of the sample the "
-        f"alert fired on (the rest is the alert waiting for confirming samples, one tick = "
+        f"p99 {r['firing_sample_to_anomaly_p99_s']:.2f}s from the publish of the tick the "
+        f"anomaly was raised at (the rest is the alert waiting for confirming samples, one tick = "
         f"{r['tick_s']:.2f}s apart at this rate)"
     )
     print(f"fault onset -> command: p50 {r['onset_to_command_p50_s']:.2f}s, "
