@@ -36,16 +36,15 @@ target are its direct callers (what an action on the target can heal); without o
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 
-from setpoint import snapshot
+from setpoint.actuators.overlap import other_roots, own_slis
+from setpoint.actuators.verify_state import HandOver, HealthLog, Pending
 from setpoint.clock import to_datetime
-from setpoint.errors import DecodeError
 from setpoint.schemas import (
     ActionResult,
     ActionStatus,
+    FaultClass,
     Incident,
     IncidentStatus,
     ServiceHealth,
@@ -58,7 +57,6 @@ from setpoint.schemas.verbs import spec
 _HISTORY_S = 3600.0
 _RATE = "request_rate"
 _DONE_KEPT = 10_000
-_STATE_MODULES = ("setpoint.actuators", "setpoint.schemas")
 _USER_FACING = frozenset({"error_rate", "latency_p50_ms", "latency_p99_ms", "log_errors", _RATE})
 SLACK = {"log_errors": 3.0}
 """Absolute slack per signal (error-log lines per window), on top of ``abs_tol``."""
@@ -66,28 +64,10 @@ CEILINGS = {"saturation": 0.8, "cpu": 0.85}
 """Resource signals that are healthy under a ceiling, whatever their baseline was."""
 
 
-@dataclass
-class _Pending:
-    result: ActionResult
-    start: float
-    settle_until: float
-    deadline: float
-    services: list[str]
-    baseline: dict[str, dict[str, float]]
-    opened_at: float
-    peak: dict[str, dict[str, float]] = field(default_factory=dict)
-    """The worst value of each signal between the incident's opening and the action."""
-    good_streak: int = 0
-    last_round: tuple[float, ...] = ()
-    why: str = ""
+_View = Callable[[Mapping[str, float]], dict[str, float]]
 
 
-@dataclass
-class _Health:
-    points: deque[ServiceHealth] = field(default_factory=deque)
-
-
-class Verifier:
+class Verifier(HandOver):
     """Judges executed actions against each watched service's pre-incident baseline.
 
     Parameters
@@ -126,9 +106,14 @@ class Verifier:
         self.recover_share = recover_share
         self.callers = {k: frozenset(v) for k, v in (callers or {}).items()}
         self._graph = callers is not None
+        callees: dict[str, set[str]] = {}
+        for callee, its in self.callers.items():
+            for c in its:
+                callees.setdefault(c, set()).add(callee)
+        self._callees = {k: frozenset(v) for k, v in callees.items()}
         self._incidents: dict[str, Incident] = {}
-        self._health: dict[str, _Health] = {}
-        self._pending: dict[str, _Pending] = {}
+        self._health: dict[str, HealthLog] = {}
+        self._pending: dict[str, Pending] = {}
         self._done: dict[str, str] = {}
         """action id -> domain of the last actions judged (a result delivered again is not
         verified twice)."""
@@ -146,7 +131,7 @@ class Verifier:
         self._incidents[inc.incident_id] = inc
 
     def on_health(self, h: ServiceHealth) -> None:
-        hist = self._health.setdefault(h.service, _Health()).points
+        hist = self._health.setdefault(h.service, HealthLog()).points
         hist.append(h)
         horizon = h.ts.timestamp() - _HISTORY_S
         while hist and hist[0].ts.timestamp() < horizon:
@@ -166,7 +151,7 @@ class Verifier:
         def watched(svc: str) -> tuple[str, ...]:
             return slis if svc == res.target else tuple(x for x in slis if x in _USER_FACING)
 
-        self._pending[res.action_id] = _Pending(
+        self._pending[res.action_id] = Pending(
             result=res,
             start=now,
             settle_until=now + vs.settle_s,
@@ -175,6 +160,10 @@ class Verifier:
             baseline={s: self._baseline(s, onset, watched(s)) for s in services},
             opened_at=onset,
             peak={s: self._peak(s, onset, now, watched(s)) for s in services},
+            own=(
+                self._baseline(res.target, onset, watched(res.target), own_slis),
+                self._peak(res.target, onset, now, watched(res.target), own_slis),
+            ),
         )
 
     def _judged(self, target: str, services: Iterable[str]) -> list[str]:
@@ -184,26 +173,32 @@ class Verifier:
         near = self.callers.get(target, frozenset())
         return sorted({target, *(s for s in services if s in near)})
 
-    def _baseline(self, service: str, before: float, slis: tuple[str, ...]) -> dict[str, float]:
-        pts = [p for p in self._health.get(service, _Health()).points if p.ts.timestamp() < before]
+    def _baseline(
+        self, service: str, before: float, slis: tuple[str, ...], view: _View = dict
+    ) -> dict[str, float]:
+        pts = [
+            view(p.slis)
+            for p in self._health.get(service, HealthLog()).points
+            if p.ts.timestamp() < before
+        ]
         out: dict[str, float] = {}
         for name in slis:
-            vals = sorted(p.slis[name] for p in pts[-40:] if name in p.slis)
+            vals = sorted(p[name] for p in pts[-40:] if name in p)
             if vals:
                 out[name] = vals[len(vals) // 2]
         return out
 
     def _peak(
-        self, service: str, since: float, until: float, slis: tuple[str, ...]
+        self, service: str, since: float, until: float, slis: tuple[str, ...], view: _View = dict
     ) -> dict[str, float]:
         pts = [
-            p
-            for p in self._health.get(service, _Health()).points
+            view(p.slis)
+            for p in self._health.get(service, HealthLog()).points
             if since <= p.ts.timestamp() <= until
         ]
         out: dict[str, float] = {}
         for n in slis:
-            vals = [p.slis[n] for p in pts if n in p.slis]
+            vals = [p[n] for p in pts if n in p]
             if n != _RATE and vals:
                 out[n] = max(vals)
         return out
@@ -220,9 +215,17 @@ class Verifier:
                     del self._done[next(iter(self._done))]
         return done
 
-    def excluded(self, p: _Pending) -> list[str]:
-        """Services of ``p`` claimed by a newer open incident whose root is elsewhere."""
+    def overlapped(self, p: Pending) -> dict[str, FaultClass]:
+        """Other roots its incident's diagnosis names behind the target (``overlap``)."""
+        inc = self._incidents.get(p.result.incident_id)
+        return other_roots(inc.hypotheses if inc else [], p.result.target, self._callees)
+
+    def excluded(self, p: Pending) -> list[str]:
+        """Services of ``p`` claimed by a newer open incident whose root is elsewhere, and
+        every one but the target while other roots of its incident sit behind the target."""
         target = p.result.target
+        if self.overlapped(p):
+            return sorted(set(p.services) - {target})
         out: set[str] = set()
         for inc in self._incidents.values():
             newer = inc.opened_at.timestamp() > p.opened_at
@@ -236,7 +239,7 @@ class Verifier:
         out.discard(target)
         return sorted(out & set(p.services))
 
-    def _judge(self, p: _Pending, now: float) -> Verification | None:
+    def _judge(self, p: Pending, now: float) -> Verification | None:
         if now < p.settle_until:
             return None
         judged = [s for s in p.services if s not in self.excluded(p)]
@@ -244,7 +247,8 @@ class Verifier:
         fresh = tuple(h.ts.timestamp() for h in latest.values() if h is not None)
         if len(fresh) == len(latest) and fresh != p.last_round:
             p.last_round = fresh
-            problems = [w for s, h in latest.items() if h and (w := self._problem(p, s, h))]
+            others = self.overlapped(p)
+            problems = [w for s, h in latest.items() if h and (w := self._problem(p, s, h, others))]
             p.good_streak = 0 if problems else p.good_streak + 1
             p.why = "; ".join(problems[:4])
         if p.good_streak >= self.streak:
@@ -262,22 +266,29 @@ class Verifier:
             return None
         return pts.points[-1]
 
-    def _problem(self, p: _Pending, service: str, h: ServiceHealth) -> str:
-        """Why ``service`` is not back to its baseline in ``h`` ("" when it is)."""
-        base = p.baseline.get(service, {})
-        rate, rate_base = h.slis.get(_RATE), base.get(_RATE)
+    def _problem(
+        self, p: Pending, service: str, h: ServiceHealth, others: Mapping[str, FaultClass]
+    ) -> str:
+        """Why ``service`` is not back to its baseline in ``h`` ("" when it is); with other
+        roots behind the target, the target is judged on its own errors."""
+        own = bool(others) and service == p.result.target
+        base = p.own[0] if own else p.baseline.get(service, {})
+        slis = own_slis(h.slis, others.values()) if own else h.slis
+        rate, rate_base = slis.get(_RATE), base.get(_RATE)
         watch_rate = rate_base is not None and rate_base >= self.min_rate
         if watch_rate and (rate is None or rate < self.quiet_ratio * (rate_base or 0.0)):
             return f"{service} went quiet ({_RATE} {rate} vs {rate_base:.3g})"
         for name, b in base.items():
-            v = h.slis.get(name)
+            v = slis.get(name)
             if v is None:
                 return f"{service}.{name} is no longer measured"
-            if name != _RATE and not self._good(p, service, name, v, b):
+            if name != _RATE and not self._good(p, service, name, v, b, own):
                 return f"{service}.{name} {v:.3g} vs baseline {b:.3g}"
         return ""
 
-    def _good(self, p: _Pending, service: str, name: str, v: float, b: float) -> bool:
+    def _good(
+        self, p: Pending, service: str, name: str, v: float, b: float, own: bool = False
+    ) -> bool:
         """Whether one signal is within tolerance (see the module's docstring)."""
         slack = self.abs_tol * max(1.0, abs(b)) + SLACK.get(name, 0.0)
         near = b * (1 + self.rel_tol) + slack
@@ -285,12 +296,12 @@ class Verifier:
             return True
         if service == p.result.target and name in CEILINGS and v <= CEILINGS[name]:
             return True
-        peak = p.peak.get(service, {}).get(name)
+        peak = (p.own[1] if own else p.peak.get(service, {})).get(name)
         return peak is not None and peak > near and v <= b + (1 - self.recover_share) * (peak - b)
 
     def _verdict(
         self,
-        p: _Pending,
+        p: Pending,
         outcome: VerificationOutcome,
         latest: dict[str, ServiceHealth | None],
         now: float,
@@ -312,7 +323,8 @@ class Verifier:
         }[outcome]
         detail = "; ".join(x for x in (detail, why) if x)
         if left_out:
-            detail += f" (left out, claimed by a newer incident: {', '.join(left_out)})"
+            names = ", ".join(left_out)
+            detail += f" (left out, claimed by a newer incident or behind other roots: {names})"
         r = p.result
         return Verification(
             verification_id=new_id("ver"),
@@ -332,55 +344,3 @@ class Verifier:
 
     def pending(self) -> int:
         return len(self._pending)
-
-    # -- hand-over (a domain's partition moves to another worker) -----------------------------
-    def domains(self) -> list[str]:
-        """The failure domains this stage holds incidents, health or pending actions for."""
-        held = {i.domain for i in self._incidents.values()}
-        held |= {h.points[-1].domain for h in self._health.values() if h.points}
-        return sorted(held | {p.result.domain for p in self._pending.values()})
-
-    def snapshot(self, domain: str) -> bytes:
-        """``domain``'s incidents, health history, pending verifications and recent verdicts."""
-        state = (
-            domain,
-            {i: inc for i, inc in self._incidents.items() if inc.domain == domain},
-            {s: h for s, h in self._health.items() if h.points and h.points[-1].domain == domain},
-            {a: p for a, p in self._pending.items() if p.result.domain == domain},
-            {a: d for a, d in self._done.items() if d == domain},
-        )
-        return snapshot.dump(state)
-
-    def restore(self, data: bytes) -> str:
-        """Take over a domain from a :meth:`snapshot`; ``DecodeError`` for anything else.
-
-        Examples
-        --------
-        >>> from setpoint.clock import to_datetime
-        >>> a, b = Verifier(), Verifier()
-        >>> a.on_health(ServiceHealth(service="api", domain="shop", ts=to_datetime(5),
-        ...                           anomalous=False, slis={"error_rate": 0.01}))
-        >>> b.restore(a.snapshot("shop")), b.domains()
-        ('shop', ['shop'])
-        """
-        state = snapshot.load(data, _STATE_MODULES)
-        if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[0], str)):
-            msg = "verify snapshot has an unexpected shape"
-            raise DecodeError(msg)
-        domain, incidents, health, pending, done = state
-        self.drop([domain])
-        self._incidents.update(incidents)
-        self._health.update(health)
-        self._pending.update(pending)
-        self._done.update(done)
-        return str(domain)
-
-    def drop(self, domains: Iterable[str]) -> None:
-        """Forget ``domains`` (their partition moved to another worker)."""
-        gone = set(domains)
-        self._incidents = {i: x for i, x in self._incidents.items() if x.domain not in gone}
-        self._health = {
-            s: h for s, h in self._health.items() if not h.points or h.points[-1].domain not in gone
-        }
-        self._pending = {a: p for a, p in self._pending.items() if p.result.domain not in gone}
-        self._done = {a: d for a, d in self._done.items() if d not in gone}

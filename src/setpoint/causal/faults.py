@@ -12,7 +12,14 @@ from setpoint.causal.ranking import NodeScore
 from setpoint.clock import to_datetime
 from setpoint.schemas import ChangeEvent, ChangeType, Evidence, EvidenceKind, FaultClass, Verb
 
-__all__ = ["ACTIONS", "evidence_against", "evidence_for", "fault_class", "score_to_unit"]
+__all__ = [
+    "ACTIONS",
+    "evidence_against",
+    "evidence_for",
+    "fault_class",
+    "log_class_fault",
+    "score_to_unit",
+]
 
 ACTIONS: dict[FaultClass, tuple[Verb, ...]] = {
     FaultClass.BAD_DEPLOY: (Verb.ROLLBACK_DEPLOY,),
@@ -66,7 +73,7 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
     if s.change_ref is not None and s.change_ref.change_type in _CHANGE_CLASS:
         return _CHANGE_CLASS[s.change_ref.change_type]
     for cls in _log_classes(ev):
-        hit = next((fc for fc, pat in _LOG_CLASS if pat.search(cls.lower())), None)
+        hit = log_class_fault(cls)
         if hit is not None:
             return hit
     kinds = {sig.traits.kind for sig in _strong(ev.signals)}
@@ -89,6 +96,19 @@ def fault_class(s: NodeScore, ev: NodeEvidence, graph: DependencyGraph) -> Fault
         # Its callers see it failing while it looks healthy from inside: it is unreachable.
         return FaultClass.DEPENDENCY_OUTAGE
     return FaultClass.UNKNOWN
+
+
+def log_class_fault(error_class: str) -> FaultClass | None:
+    """The fault class an error-log class names, if any (``tls_handshake``: an expired
+    certificate).
+
+    Examples
+    --------
+    >>> log_class_fault("tls_handshake").value, log_class_fault("exception")
+    ('expired_certificate', None)
+    """
+    low = error_class.lower()
+    return next((fc for fc, pat in _LOG_CLASS if pat.search(low)), None)
 
 
 def _calls_fail(ev: NodeEvidence) -> bool:

@@ -119,6 +119,7 @@ def hypotheses(
                 fault_class=fc,
                 score=score_to_unit(s.score),
                 change_id=s.change_ref.change_id if s.change_ref else None,
+                change_version=s.change_ref.version if s.change_ref else None,
                 evidence_for=evidence_for(s, ev),
                 evidence_against=evidence_against(s, ev),
                 actions=[v.value for v in ACTIONS[fc]],

@@ -5,20 +5,17 @@ and the trust each agent earns or loses along the way.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-
-from setpoint import snapshot
 from setpoint.clock import to_datetime
-from setpoint.errors import DecodeError
 from setpoint.policy.approvals import timed_out
 from setpoint.policy.cases import Case, Phase
 from setpoint.policy.envelope import PolicyEnvelope, Proposal
+from setpoint.policy.handover import HandOver
 from setpoint.policy.issue import new_command, undo_command
 from setpoint.policy.learning import Learner
 from setpoint.policy.outputs import Decided, Outputs, escalation
 from setpoint.policy.relapse import pairs, reopen_reason
 from setpoint.policy.signing import SigningKey, sign
+from setpoint.policy.standing import Standing
 from setpoint.policy.trust import TrustBook, TrustEvent
 from setpoint.schemas import (
     ActionResult,
@@ -40,17 +37,12 @@ from setpoint.schemas import (
 )
 from setpoint.schemas.verbs import Reversibility, spec
 
-_STANDS_S = 3600.0
-"""How long a configuration change verified to work is not applied again by another incident."""
-
-
 __all__ = ["Decided", "Decider", "Outputs", "Phase"]
 
-_STATE_MODULES = ("setpoint.policy", "setpoint.schemas")
 _AWAITING = (Phase.ACTING, Phase.VERIFYING)
 
 
-class Decider:
+class Decider(HandOver):
     """One action at a time per incident, each through the envelope, each signed.
 
     Parameters
@@ -93,8 +85,8 @@ class Decider:
         self.act_confidence = act_confidence
         self.page_after_s = page_after_s
         self.min_confidence = min_confidence
-        self._stood: dict[tuple[str, str], float] = {}
-        """(service, verb) -> when a configuration change there was verified to work."""
+        self.standing = Standing()
+        """What verified actions taught beyond their incident (see ``standing``)."""
         self.trust = trust if trust is not None else TrustBook(envelope.policy.file.trust)
         self.state = envelope.new_state()
         self.learner = Learner(self.trust, envelope)
@@ -203,10 +195,11 @@ class Decider:
         cmd = case.current
         case.history.append(f"{cmd.verb} on {cmd.target}: {v.outcome}")
         if v.outcome == VerificationOutcome.RECOVERED:
-            if spec(cmd.verb).reversibility != Reversibility.STATELESS:
-                self._stood[(cmd.target, str(cmd.verb))] = now
+            self.standing.recovered(cmd, now)
             case.settle(Phase.RESOLVED)
             return out
+        if v.outcome == VerificationOutcome.NOT_RECOVERED:
+            self.standing.rolled_back_in_vain(cmd.command_id, now)
         if v.outcome == VerificationOutcome.INCONCLUSIVE:
             step = self._escalate(case, "inconclusive", v.detail or "the signal is unclear", now)
         elif spec(cmd.verb).reversibility == Reversibility.INVERSE:
@@ -253,18 +246,26 @@ class Decider:
 
     # -- choosing ----------------------------------------------------------------------------
     def _candidates(self, case: Case, now: float) -> list[tuple[Hypothesis, str]]:
-        # A configuration change verified to work within the hour stands (a renewed certificate,
-        # a rollback): another incident applying it again would change nothing but add risk.
+        # What verified actions taught stands for a while (see ``standing``).
         hyps = case.incident.hypotheses
         return [
             (h, verb)
             for h in (hyps[:1] if case.only_top else hyps)
             for verb in h.actions
             if (h.service, verb) not in case.tried
-            and now - self._stood.get((h.service, verb), -math.inf) >= _STANDS_S
+            and not self.standing.stands(h.service, verb, now)
         ]
 
+    def _refuted(self, case: Case, now: float) -> str | None:
+        """Why the leading hypothesis is a guess: rolling its change back did not help."""
+        top = case.incident.hypotheses[0] if case.incident.hypotheses else None
+        if top is None or not any(self.standing.refuted(top, v, now) for v in top.actions):
+            return None
+        return f"rolling back {top.change_id} on {top.service} was verified not to help"
+
     def _next(self, case: Case, now: float) -> Outputs:
+        if (why := self._refuted(case, now)) is not None:
+            return self._escalate(case, "refuted", why, now)
         out = Outputs()
         ttl = self.envelope.policy.file.limits.command_ttl_s
         for hyp, verb in self._candidates(case, now):
@@ -281,6 +282,7 @@ class Decider:
             out.decisions.append(Decided(case.incident.incident_id, verb, hyp.service, decision))
             out.trust += self.learner.observe(TrustEvent.PROPOSED, cmd, now)
             cmd = _decided(cmd, decision)
+            self.standing.issued(hyp, verb, cmd.command_id)
             step = self._apply_decision(case, cmd, decision, now)
             if step is not None:
                 out.extend(step)
@@ -375,47 +377,6 @@ class Decider:
     def phase(self, incident_id: str) -> Phase | None:
         case = self._cases.get(incident_id)
         return case.phase if case else None
-
-    # -- hand-over (a domain's partition moves to another worker) -----------------------------
-    def domains(self) -> list[str]:
-        """The failure domains this stage holds cases or actions for."""
-        return sorted({c.incident.domain for c in self._cases.values()} | self.state.domains())
-
-    def snapshot(self, domain: str) -> bytes:
-        """The cases of ``domain``'s incidents, its actions (in flight, recent, last per target)
-        and what was learned of them; trust and the kill switch are every worker's (broadcast)."""
-        cases = {i: c for i, c in self._cases.items() if c.incident.domain == domain}
-        live = self.state.take(domain, set(cases))
-        ids = {a.action_id for a in live[1]} | {
-            c.current.command_id for c in cases.values() if c.current
-        }
-        return snapshot.dump((domain, cases, live, self.learner.take(ids)))
-
-    def restore(self, data: bytes) -> str:
-        """Take over a domain from a :meth:`snapshot`; ``DecodeError`` for anything else."""
-        state = snapshot.load(data, _STATE_MODULES)
-        if not (isinstance(state, tuple) and len(state) == 4 and isinstance(state[0], str)):
-            msg = "decide snapshot has an unexpected shape"
-            raise DecodeError(msg)
-        domain, cases, live, learned = state
-        self.drop([domain])
-        self._cases.update(cases)
-        self.state.put(live)
-        self.learner.put(learned)
-        return str(domain)
-
-    def drop(self, domains: Iterable[str]) -> None:
-        """Forget ``domains`` (their partition moved to another worker)."""
-        for domain in set(domains):
-            cases = {i for i, c in self._cases.items() if c.incident.domain == domain}
-            live = self.state.take(domain, cases)
-            self.learner.drop({a.action_id for a in live[1]})
-            self.learner.drop(
-                {c.current.command_id for i in cases if (c := self._cases[i]).current}
-            )
-            self.state.drop(domain, cases)
-            for i in cases:
-                del self._cases[i]
 
 
 def _decided(cmd: AnyCommand, decision: PolicyDecision) -> AnyCommand:

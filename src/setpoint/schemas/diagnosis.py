@@ -51,6 +51,9 @@ class Hypothesis(Event):
     fault_class: FaultClass
     score: Annotated[FiniteFloat, Field(ge=0.0, le=1.0)]
     change_id: Id | None = None
+    change_version: Annotated[str, Field(max_length=128)] | None = None
+    """The version the suspect change brought (a deploy's), so that what was learned of a
+    version holds for every change that brings it back."""
     evidence_for: Annotated[list[Evidence], Field(max_length=64)] = Field(default_factory=list)
     evidence_against: Annotated[list[Evidence], Field(max_length=64)] = Field(default_factory=list)
     actions: Annotated[list[str], Field(max_length=16)] = Field(default_factory=list)

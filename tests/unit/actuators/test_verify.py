@@ -69,7 +69,7 @@ def test_a_shared_caller_hurt_by_a_newer_unrelated_incident_is_left_out() -> Non
     v.on_incident(newer)
     out = run(v, 1200, 1700, {"checkout": {}, "frontend": {"error_rate": 0.4}})
     assert [o.outcome for o in out] == ["recovered"]
-    assert "left out, claimed by a newer incident: frontend" in out[0].detail
+    assert "left out, claimed by a newer incident or behind other roots: frontend" in out[0].detail
 
 
 def test_without_the_newer_incident_the_same_signals_are_not_recovered() -> None:
