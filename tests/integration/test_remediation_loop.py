@@ -4,8 +4,8 @@ decide and verify stages and the actuator process, on Kafka, acting on real proc
 An incident blames a deploy of ``web``; the decide stage rolls ``web`` back (real replicas of the
 previous version replace the current ones); the signals do not recover within the verb's window,
 so the verify stage says ``not_recovered``, the decide stage sends the undo, and the actuator
-rolls ``web`` forward again (new processes of the captured version). With nothing left to try,
-the incident is escalated, and the actuator posts it to the webhook with what was tried.
+rolls ``web`` forward again (new processes of the captured version). Its diagnosis refuted, the
+incident is escalated, and the actuator posts it to the webhook with what was tried.
 
 Detection and diagnosis are not under test: the test publishes the incident and the service
 health they would, with event times it controls (the verification window is 390 event seconds;
@@ -186,7 +186,9 @@ def test_a_failed_verification_is_undone_automatically_then_escalated(
     assert before.isdisjoint({i["pid"] for i in now["instances"]}), "rolled forward for real"
 
     page = wait_for(lambda: pages, 60, "the escalation to reach the webhook")[0]
-    assert page["incident_id"] == inc.incident_id and page["reason_code"] == "no_action"
+    # The diagnosis still blames the deploy whose rollback was just verified not to help: a
+    # refuted guess is paged, not followed by more actions.
+    assert page["incident_id"] == inc.incident_id and page["reason_code"] == "refuted"
     assert page["hypothesis"]["fault_class"] == "bad_deploy"
     assert [(a["verb"], a["status"]) for a in page["actions"]] == [
         ("rollback_deploy", "undone"),
