@@ -50,8 +50,17 @@ def broker() -> str:
 @pytest.fixture
 def env(broker: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment of a fresh, isolated Setpoint deployment (topics, groups, data dir)."""
+    values = deployment(broker, tmp_path)
+    settings = settings_from(values)
+    ensure_topics(settings)
+    yield values
+    delete_topics(settings)
+
+
+def deployment(broker: str, tmp_path: Path) -> dict[str, str]:
+    """The settings of a fresh deployment on ``broker``: its own topic prefix, group and data."""
     run = uuid.uuid4().hex[:10]
-    values = {
+    return {
         "SETPOINT_BROKER": broker,
         "SETPOINT_TOPIC_PREFIX": f"it.{run}.",
         "SETPOINT_APP_ID": f"it-{run}",
@@ -61,10 +70,6 @@ def env(broker: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         "SETPOINT_SIGNING_KEY": "integration-test-key",
         "SETPOINT_PARTITIONS": "2",
     }
-    settings = settings_from(values)
-    ensure_topics(settings)
-    yield values
-    delete_topics(settings)
 
 
 def settings_from(values: dict[str, str]) -> Settings:

@@ -9,14 +9,20 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from setpoint.streams.admin import delete_topics, ensure_topics
-from tests.integration.conftest import ROOT, Processes, settings_from, wait_for, worker_status
+from tests.integration.conftest import (
+    ROOT,
+    Processes,
+    deployment,
+    settings_from,
+    wait_for,
+    worker_status,
+)
 from tests.integration.load import (
     INSTANCES,
     METRICS_PER_SERVICE,
@@ -56,16 +62,8 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
 def test_a_broker_restart_mid_run_loses_nothing_and_applies_nothing_twice(  # type: ignore[no-untyped-def]
     own_broker, tmp_path
 ) -> None:
-    run = uuid.uuid4().hex[:10]
     env = {
-        "SETPOINT_BROKER": f"127.0.0.1:{PORT}",
-        "SETPOINT_TOPIC_PREFIX": f"it.{run}.",
-        "SETPOINT_APP_ID": f"it-{run}",
-        "SETPOINT_DATA_DIR": str(tmp_path / "data"),
-        "SETPOINT_POLICY_PATH": str(ROOT / "config" / "policy.yaml"),
-        "SETPOINT_TOPOLOGY_PATH": str(ROOT / "config" / "topology.yaml"),
-        "SETPOINT_SIGNING_KEY": "integration-test-key",
-        "SETPOINT_PARTITIONS": "2",
+        **deployment(f"127.0.0.1:{PORT}", tmp_path),
         "SETPOINT_AGENTS": "detect",
         "SETPOINT_CHECKPOINT_INTERVAL_S": "1",
         "SETPOINT_STATUS_INTERVAL_S": "0.25",

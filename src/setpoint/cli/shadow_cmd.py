@@ -16,6 +16,7 @@ from typing import Any
 
 from setpoint.cli.ledger_cmd import format_table
 from setpoint.errors import ConfigError, InputError
+from setpoint.streams.loading import read_text
 
 _DEFAULT_POLICY = Path("config/policy.yaml")
 _DEFAULT_TOPOLOGY = Path("config/topology.yaml")
@@ -199,7 +200,7 @@ def _variant(name: str, policy_path: Path, profile: str, detect: bool = True) ->
     if profile not in PROFILES:
         msg = f"unknown detection profile {profile!r}; known: {', '.join(sorted(PROFILES))}"
         raise ConfigError(msg, context={"profile": profile})
-    policy = Policy.from_text(_read(policy_path, "policy"), str(policy_path))
+    policy = Policy.from_text(read_text(policy_path, "policy"), str(policy_path))
     if not detect:
         return Variant(name, policy, None, str(policy_path), "-")
     return Variant(name, policy, DetectionConfig.profile(profile), str(policy_path), profile)
@@ -209,15 +210,7 @@ def _topology(path: Path | None, recorded: str | None) -> Any:
     from setpoint.causal import Topology
 
     p = path or (Path(recorded) if recorded else _DEFAULT_TOPOLOGY)
-    return Topology.from_text(_read(p, "topology"), str(p))
-
-
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        msg = f"cannot read the {what} file {path}: {exc.strerror or exc}"
-        raise ConfigError(msg, context={"path": str(path)}) from exc
+    return Topology.from_text(read_text(p, "topology"), str(p))
 
 
 def _replay_ledger(args: argparse.Namespace) -> int:
