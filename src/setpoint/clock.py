@@ -72,6 +72,10 @@ class EventClock:
 
     _MAX_AHEAD = 64
     _GRACE = 64
+    _GRACE_S = 5.0
+    """A lone source far ahead of the wall clock sets the time only after this many events *and*
+    this many wall seconds without company (a worker reading a backlog gets a whole partition of
+    one producer before it sees another partition)."""
 
     def __init__(
         self,
@@ -89,6 +93,7 @@ class EventClock:
         self._now = start
         self._sources: set[str] = set()
         self._ahead: dict[str, float] = {}
+        self._first_held: float | None = None
 
     def now(self) -> float:
         return self._now
@@ -112,11 +117,21 @@ class EventClock:
             del self._ahead[min(self._ahead, key=self._ahead.__getitem__)]
         live = sorted((v for v in self._ahead.values() if v > self._now), reverse=True)
         need = min(self.quorum, len(self._sources))
-        if self._now == self.start and self.held < self._GRACE:
+        if self._now == self.start and not self._graced():
             need = self.quorum  # a first event far ahead of real time waits a little for company
         if len(live) >= need:
             self._now = live[need - 1]
             self._ahead.clear()
+
+    def _graced(self) -> bool:
+        """Whether a first event far ahead has waited long enough for company."""
+        if self.held < self._GRACE:
+            return False
+        if self.wall is None:
+            return True
+        if self._first_held is None:
+            self._first_held = self.wall()
+        return self.wall() - self._first_held >= self._GRACE_S
 
 
 class WallClock:

@@ -42,10 +42,25 @@ def test_the_first_event_sets_time_only_if_it_is_not_far_ahead_of_the_wall_clock
 
 
 def test_a_lone_source_ahead_of_the_wall_clock_sets_time_after_a_grace() -> None:
-    c = EventClock(max_step_s=600.0, wall=lambda: 10_000.0)
+    wall = [10_000.0]
+    c = EventClock(max_step_s=600.0, wall=lambda: wall[0])
     for i in range(100):
         c.observe(20_000.0 + i, "sim")
-    assert c.now() == 20_099.0
+    assert c.now() == 0.0, "a burst of one source waits for company, however long"
+    wall[0] += 6.0
+    c.observe(20_100.0, "sim")
+    assert c.now() == 20_100.0
+
+
+def test_a_backlog_of_the_skewed_producer_read_first_does_not_set_time() -> None:
+    wall = [10_000.0]
+    c = EventClock(max_step_s=900.0, wall=lambda: wall[0])
+    for i in range(300):  # a whole partition of the producer two hours ahead comes first
+        c.observe(10_000.0 + 7200.0 + 15.0 * i, "ahead")
+    wall[0] += 1.0
+    for i in range(300):  # then the honest one's partition
+        c.observe(10_000.0 - 4500.0 + 15.0 * i, "honest")
+    assert c.now() == 10_000.0 - 4500.0 + 15.0 * 299
 
 
 def test_without_a_bound_it_is_the_latest_time_seen() -> None:
