@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from setpoint.actuators import Actuator, ExecutionRecords, Verifier
@@ -52,6 +52,29 @@ async def admit(rt: Runtime, keeper: Keeper, event: Any, key_of: Any) -> Any:
     if got is None or not keeper.fresh(key_of(got[1], event), event):
         return None
     return got[1]
+
+
+def add_tick(
+    rt: Runtime,
+    keeper: Keeper,
+    name: str,
+    every_s: float,
+    step: Callable[[float], Any],
+    emit: Callable[[Any], bool],
+    ready: Any = None,
+) -> None:
+    """A stage's time-driven step: ``step(now)`` through the boundary, once the keeper (and
+    ``ready``, if given) is; ``emit`` hands its outputs to the keeper and says whether any state
+    may have changed (then the next checkpoint writes every key)."""
+
+    @rt.app.timer(every_s, name=f"{name}-tick")
+    async def tick() -> None:
+        if not (keeper.ready.is_set() and (ready is None or ready.is_set())):
+            return  # a rebalance (or the context) is under way
+        async with keeper.turn():
+            if emit(rt.call(step, rt.clock.now(), where=f"{name}.tick")):
+                keeper.touch_all()
+            await finish(rt, keeper)
 
 
 async def finish(rt: Runtime, keeper: Keeper) -> None:
@@ -123,16 +146,11 @@ def add_diagnose(rt: Runtime, diagnoser: Diagnoser, keeper: Keeper) -> None:
                     )
                 await finish(rt, keeper)
 
-    @rt.app.timer(1.0, name="diagnose-tick")
-    async def diagnose_tick() -> None:
-        if not keeper.ready.is_set():
-            return  # a rebalance is under way
-        async with keeper.turn():
-            found = rt.call(diagnoser.tick, rt.clock.now(), where="diagnose.tick") or []
-            if found:
-                keeper.touch_all()
-            emit_incidents(keeper, found, None)
-            await finish(rt, keeper)
+    def emit(found: list[Incident] | None) -> bool:
+        emit_incidents(keeper, found or [], None)
+        return bool(found)
+
+    add_tick(rt, keeper, "diagnose", 1.0, diagnoser.tick, emit)
 
 
 def emit_decisions(keeper: Keeper, decider: Decider, out: Outputs, fallback: str) -> None:
@@ -175,16 +193,12 @@ def add_decide(rt: Runtime, decider: Decider, keeper: Keeper, ready: Any) -> Non
                     emit_decisions(keeper, decider, out or Outputs(), domain)
                 await finish(rt, keeper)
 
-    @rt.app.timer(0.5, name="decide-tick")
-    async def decide_tick() -> None:
-        if not (ready.is_set() and keeper.ready.is_set()):
-            return
-        async with keeper.turn():
-            out = rt.call(decider.tick, rt.clock.now(), where="decide.tick") or Outputs()
-            if out.commands or out.escalations or out.answers or out.decisions:
-                keeper.touch_all()
-            emit_decisions(keeper, decider, out, "default")
-            await finish(rt, keeper)
+    def emit(out: Outputs | None) -> bool:
+        out = out or Outputs()
+        emit_decisions(keeper, decider, out, "default")
+        return bool(out.commands or out.escalations or out.answers or out.decisions)
+
+    add_tick(rt, keeper, "decide", 0.5, decider.tick, emit, ready)
 
 
 def emit_verdicts(keeper: Keeper, verdicts: Iterable[Verification]) -> None:
@@ -203,16 +217,11 @@ def add_verify(rt: Runtime, verifier: Verifier, keeper: Keeper) -> None:
                     rt.call(verifier.handle, value, rt.clock.now(), source=event)
                 await finish(rt, keeper)
 
-    @rt.app.timer(0.5, name="verify-tick")
-    async def verify_tick() -> None:
-        if not keeper.ready.is_set():
-            return  # a rebalance is under way
-        async with keeper.turn():
-            verdicts = rt.call(verifier.tick, rt.clock.now(), where="verify.tick") or []
-            if verdicts:
-                keeper.touch_all()
-            emit_verdicts(keeper, verdicts)
-            await finish(rt, keeper)
+    def emit(verdicts: list[Verification] | None) -> bool:
+        emit_verdicts(keeper, verdicts or [])
+        return bool(verdicts)
+
+    add_tick(rt, keeper, "verify", 0.5, verifier.tick, emit)
 
 
 def add_execute(
